@@ -1,0 +1,80 @@
+"""Errors as Glance renders them: the one place exceptions become responses.
+
+The body format follows the request's ``Accept`` the way Glance's (WebOb's) does: HTML
+when HTML is acceptable at least as much as JSON (no ``Accept`` and ``*/*`` included),
+JSON when only JSON is, plain text otherwise.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import Response
+
+from glimpse.errors import GlimpseError
+
+_HTML = (
+    "<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
+    "  {message}<br /><br />\n\n\n\n </body>\n</html>"
+)
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q-value ``accept`` gives ``media_type`` (most specific range wins)."""
+    kind = media_type.split("/")[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        fields = part.strip().split(";")
+        offered = fields[0].strip().lower()
+        q = 1.0
+        for param in fields[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if offered == media_type:
+            rank = 2
+        elif offered == f"{kind}/*":
+            rank = 1
+        elif offered == "*/*":
+            rank = 0
+        else:
+            continue
+        if rank > best[0]:
+            best = (rank, q)
+    return best[1]
+
+
+def error_format(accept: str | None) -> str:
+    if not accept:
+        return "html"
+    html, json = _quality(accept, "text/html"), _quality(accept, "application/json")
+    if html > 0 and html >= json:
+        return "html"
+    if json > 0:
+        return "json"
+    return "plain"
+
+
+def render_error(
+    status_code: int, title: str, message: str, accept: str | None, headers: dict[str, str]
+) -> Response:
+    status = f"{status_code} {title}"
+    kind = error_format(accept)
+    if kind == "json":
+        body = orjson.dumps(
+            {"message": f"{message}<br /><br />\n\n\n", "code": status, "title": title}
+        )
+        media_type = "application/json"
+    elif kind == "html":
+        body = _HTML.format(status=status, message=message).encode()
+        media_type = "text/html; charset=UTF-8"
+    else:
+        body = f"{status}\n\n{message}\n\n   ".encode()
+        media_type = "text/plain; charset=UTF-8"
+    return Response(body, status_code=status_code, headers=headers, media_type=media_type)
+
+
+def error_response(exc: GlimpseError, accept: str | None) -> Response:
+    return render_error(exc.status_code, exc.title, exc.message, accept, exc.headers)

@@ -1,0 +1,73 @@
+"""Small HTTP helpers shared by the resource modules: bodies in, JSON out, context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from glimpse.auth.context import RequestContext
+from glimpse.errors import BadRequest, RequestEntityTooLarge
+
+CONTEXT_KEY = "glimpse.context"
+_BODY_ENCODINGS = frozenset({"chunked", "compress", "deflate", "gzip", "identity"})
+# JSON documents (not image data) are small; this keeps a hostile one from filling memory
+MAX_JSON_BODY = 4 << 20
+
+
+def context_of(request: Request) -> RequestContext:
+    context: RequestContext = request.scope[CONTEXT_KEY]
+    return context
+
+
+def has_body(request: Request) -> bool:
+    """Glance's rule: a body exists if Content-Length > 0, or a POST/PUT/PATCH says it
+    is sent with a transfer encoding."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            return int(length) > 0
+        except ValueError:
+            return True
+    encoding = request.headers.get("transfer-encoding", "").lower()
+    return request.method in ("POST", "PUT", "PATCH") and encoding in _BODY_ENCODINGS
+
+
+async def reject_body(request: Request) -> None:
+    """Routes that take no body answer 400 when one is sent."""
+    if has_body(request):
+        raise BadRequest("This request does not take a body.")
+
+
+async def json_body(request: Request) -> Any:
+    if not has_body(request):
+        raise BadRequest("Body expected in request.")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BODY:
+            raise RequestEntityTooLarge(
+                f"JSON request bodies are limited to {MAX_JSON_BODY} bytes."
+            )
+        parts.append(chunk)
+    raw = b"".join(parts)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("Malformed JSON in request body.") from None
+
+
+def json_response(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(content), status_code=status_code, headers=headers,
+        media_type="application/json",
+    )  # fmt: skip
+
+
+def no_content(headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=204, headers=headers)

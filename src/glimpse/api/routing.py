@@ -1,0 +1,74 @@
+"""A small router with Glance's rules: unknown path → 404; known path, other method → 405
+with ``Allow`` (HEAD is not GET); a method nobody serves on an unknown path → 501."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from glimpse.errors import MethodNotAllowed, NotFound, NotImplementedYet
+
+Handler = Callable[..., Awaitable[Response]]
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: re.Pattern[str]
+    methods: dict[str, Handler]
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    return re.compile(f"^{regex}$")
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+        self._static: dict[str, Route] = {}
+
+    def add(self, path: str, methods: dict[str, Handler]) -> None:
+        route = Route(_compile(path), methods)
+        if "{" in path:
+            self._routes.append(route)
+        else:
+            self._static[path] = route
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        route = self._static.get(path)
+        if route is not None:
+            return route, {}
+        for route in self._routes:
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.dispatch(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
+        method = request.method
+        found = self.match(request.url.path)
+        if found is None:
+            if method not in KNOWN_METHODS:
+                raise NotImplementedYet(
+                    f"The request method {method} is not implemented for this server."
+                )
+            raise NotFound("The resource could not be found.")
+        route, params = found
+        handler = route.methods.get(method)
+        if handler is None:
+            raise MethodNotAllowed(
+                f"The method {method} is not allowed for this resource.",
+                headers={"Allow": ", ".join(route.methods)},
+            )
+        return await handler(request, **params)

@@ -1,0 +1,192 @@
+"""Builds the ASGI application: the front door every request passes through.
+
+Order of work for a request: request id (431 if too long) → ``/healthcheck`` →
+version negotiation (versions document, or the path mapped onto ``/v2``) → who is asking
+(the auth layer) → the router → errors rendered as Glance renders them. Every response
+carries ``x-openstack-request-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from glimpse.api.discovery import DiscoveryApi
+from glimpse.api.errors import error_response, render_error
+from glimpse.api.http import CONTEXT_KEY
+from glimpse.api.image_data import ImageDataApi
+from glimpse.api.images import ImagesApi
+from glimpse.api.routing import Router
+from glimpse.api.schemas import SchemasApi
+from glimpse.api.versions import negotiate, versions_response
+from glimpse.auth.context import RequestContext
+from glimpse.auth.noauth import context_from_headers
+from glimpse.auth.policy import Policy
+from glimpse.config import Settings
+from glimpse.db.engine import Database
+from glimpse.errors import GlimpseError, HeaderTooLarge
+from glimpse.images.data import ImageData
+from glimpse.images.schema import Schemas
+from glimpse.images.service import ImageService
+from glimpse.store.registry import build_stores
+
+log = logging.getLogger("glimpse")
+
+Authenticate = Callable[[Headers, str], Awaitable[RequestContext]]
+
+# how often each node looks for dead uploads and data left to delete
+HOUSEKEEPING_SECONDS = 30.0
+
+
+async def _noauth(headers: Headers, request_id: str) -> RequestContext:
+    return context_from_headers(headers, request_id)
+
+
+class Glimpse:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        self.schemas = Schemas(
+            disk_formats=settings.disk_formats, container_formats=settings.container_formats
+        )
+        self.policy = Policy(legacy_defaults=settings.auth_mode == "noauth")
+        self.images = ImageService(
+            db=self.db,
+            stores=build_stores(settings),
+            policy=self.policy,
+            schemas=self.schemas,
+            settings=settings,
+        )
+        self.data = ImageData(self.images)
+        self.authenticate: Authenticate = _noauth
+        self.router = Router()
+        for api in (
+            ImagesApi(self.images, settings),
+            ImageDataApi(self.data),
+            SchemasApi(self.schemas),
+            DiscoveryApi(settings),
+        ):
+            api.register(self.router)
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-openstack-request-id")
+        too_long = request_id is not None and len(request_id) > self.settings.max_request_id_length
+        if not request_id or too_long:
+            request_id = f"req-{uuid.uuid4()}"
+        elif not request_id.startswith("req-"):
+            request_id = f"req-{request_id}"
+        id_header = (b"x-openstack-request-id", request_id.encode("latin-1"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        try:
+            if too_long:
+                raise HeaderTooLarge(
+                    "x-openstack-request-id is longer than "
+                    f"{self.settings.max_request_id_length} characters."
+                )
+            response = await self._respond(scope, receive, send_with_id, headers, request_id)
+            if response is not None:
+                await response(scope, receive, send_with_id)
+        except GlimpseError as exc:
+            if started:
+                raise
+            if exc.status_code >= 500:
+                log.warning("%s %s: %s", request_id, exc.status_code, exc.message)
+            await error_response(exc, headers.get("accept"))(scope, receive, send_with_id)
+        except Exception:
+            log.exception("%s unexpected error", request_id)
+            if started:
+                raise
+            response = render_error(
+                500, "Internal Server Error",
+                "The server has either erred or is incapable of performing the requested "
+                "operation.", headers.get("accept"), {},
+            )  # fmt: skip
+            await response(scope, receive, send_with_id)
+
+    async def _respond(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, request_id: str
+    ) -> Response | None:
+        path: str = scope["path"]
+        if path == "/healthcheck":
+            return self._healthcheck(scope["method"])
+        routed, status = negotiate(path, headers.get("accept", ""))
+        if routed is None:
+            base = self.settings.public_endpoint or str(Request(scope).base_url)
+            return versions_response(base, status)
+        scope = {**scope, "path": routed}
+        scope[CONTEXT_KEY] = await self.authenticate(headers, request_id)
+        return await self.router.dispatch(Request(scope, receive, send))
+
+    def _healthcheck(self, method: str) -> Response:
+        if method not in ("GET", "HEAD"):
+            return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
+        if (self.settings.data_dir / "healthcheck_disable").exists():
+            return PlainTextResponse("DISABLED BY FILE", 503)
+        return PlainTextResponse("OK")
+
+    # ------------------------------------------------------------- lifespan
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        self._housekeeping = asyncio.create_task(self._housekeep())
+
+    async def shutdown(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        self.db.close()
+
+    async def _housekeep(self) -> None:
+        while True:
+            try:
+                await self.data.reap_expired_uploads()
+                await self.data.delete_orphans()
+            except Exception:
+                log.exception("housekeeping failed; retrying later")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> Glimpse:
+    return Glimpse(settings or Settings())

@@ -1,0 +1,50 @@
+"""Who is asking: the request context every service call receives.
+
+An auth layer (``glimpse.auth.noauth`` today; built-in identity and Keystone later) makes
+one of these per request; handlers and the service read it and never look at headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from glimpse.images.listing import Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    user_id: str | None = None
+    project_id: str | None = None
+    roles: tuple[str, ...] = ()
+    is_admin: bool = False
+    domain_id: str | None = None
+    # kept for the policy engine: oslo.policy reads these names
+    system_scope: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(project=self.project_id, is_admin=self.is_admin)
+
+    @property
+    def policy_key(self) -> tuple[object, ...]:
+        """Everything of the caller that a policy decision can depend on."""
+        return (
+            self.user_id,
+            self.project_id,
+            self.roles,
+            self.is_admin,
+            self.domain_id,
+            self.system_scope,
+        )
+
+    def policy_credentials(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "roles": list(self.roles),
+            "is_admin": self.is_admin,
+            "domain_id": self.domain_id,
+            "system_scope": self.system_scope,
+        }

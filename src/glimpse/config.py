@@ -1,0 +1,134 @@
+"""One typed settings object: defaults (Glance's), a TOML file, then GLIMPSE_* variables.
+
+The TOML file is named by ``GLIMPSE_CONFIG`` (or ``glimpse serve --config``); keys are the
+field names below, at top level. Every field can also be set as ``GLIMPSE_<FIELD>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+DEFAULT_DISK_FORMATS = [
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+]  # fmt: skip
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """Glance's size syntax for ``user_storage_quota``: ``<n>`` then B/KB/MB/GB/TB (binary)."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?B)?\s*", text.upper())
+    if not match:
+        raise ValueError(
+            f"invalid size {text!r}: expected a number optionally followed by B/KB/MB/GB/TB"
+        )
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "glimpse"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GLIMPSE_", extra="forbid")
+
+    # --- serving
+    host: str = "127.0.0.1"
+    port: int = 9292
+    workers: int = 1
+    public_endpoint: str | None = None
+    log_level: str = "info"
+
+    # --- where state lives
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # default: sqlite file in data_dir
+    file_store_dir: Path | None = None  # default: data_dir / "images"
+    # fsync image files before the image becomes active (durable across power loss)
+    file_store_fsync: bool = True
+    # write whole blocks with O_DIRECT (falls back by itself where unsupported)
+    file_store_direct_io: bool = True
+
+    # --- who is asking
+    auth_mode: Literal["noauth"] = "noauth"
+    max_request_id_length: int = 64
+
+    # --- Glance's API limits and quotas
+    image_size_cap: int = 1 << 40
+    user_storage_quota: int = 0  # bytes; 0 = unlimited
+    limit_param_default: int = 25
+    api_limit_max: int = 1000
+    image_property_quota: int = 128
+    image_tag_quota: int = 128
+    image_member_quota: int = 128
+    image_location_quota: int = 10
+    hashing_algorithm: str = "sha512"
+    container_formats: list[str] = DEFAULT_CONTAINER_FORMATS
+    disk_formats: list[str] = DEFAULT_DISK_FORMATS
+    require_image_format_match: bool = True
+    enabled_import_methods: list[str] = []
+
+    # --- the upload path
+    # bytes gathered from the network before one hash/write step
+    upload_buffer_size: int = 4 << 20
+    # an upload renews its lease this often; a lease this old marks a dead upload
+    upload_lease_seconds: float = 60.0
+
+    @field_validator("user_storage_quota", mode="before")
+    @classmethod
+    def _quota_units(cls, value: Any) -> int:
+        return parse_size(value)
+
+    @field_validator("hashing_algorithm")
+    @classmethod
+    def _known_hash(cls, value: str) -> str:
+        import hashlib
+
+        if value not in hashlib.algorithms_available:
+            raise ValueError(f"hashing_algorithm {value!r} is not available in hashlib")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'glimpse.db'}"
+
+    @property
+    def resolved_file_store_dir(self) -> Path:
+        return self.file_store_dir or self.data_dir / "images"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("GLIMPSE_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(
+                    f"GLIMPSE_CONFIG names {config_file!r}, which is not a file"
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

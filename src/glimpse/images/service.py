@@ -1,0 +1,281 @@
+"""What the Image service does with image records: create, show, list, update, delete,
+tags, deactivate/reactivate. Plain Python over the repository; no HTTP, no SQL.
+
+Each public method is one unit of work: it runs as one database transaction, off the
+event loop, with every check made inside it so that nothing changes between check and
+write.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from glimpse.auth.context import RequestContext
+from glimpse.auth.policy import Policy
+from glimpse.config import Settings
+from glimpse.db.engine import Database
+from glimpse.db.repository import Repository
+from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
+from glimpse.images.attributes import CREATE_BASE, check_settable, counted_properties
+from glimpse.images.listing import ImageQuery
+from glimpse.images.model import Image, Location, utcnow
+from glimpse.images.patch import PatchLimits, PatchOp, apply_patch, check_non_negative, unique_tags
+from glimpse.images.schema import Schemas
+from glimpse.images.status import Status
+from glimpse.store.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+def policy_target(image: Image, context: RequestContext, repo: Repository) -> dict[str, Any]:
+    """What oslo.policy rules see of an image (Glance's ImageTarget)."""
+    member_id = None
+    if (
+        image.visibility == "shared"
+        and context.project_id is not None
+        and image.owner != context.project_id
+        and repo.is_member(image.id, context.project_id)
+    ):
+        member_id = context.project_id
+    return {
+        "project_id": image.owner,
+        "owner": image.owner,
+        "member_id": member_id,
+        "visibility": image.visibility,
+    }
+
+
+class ImageService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        stores: StoreRegistry,
+        policy: Policy,
+        schemas: Schemas,
+        settings: Settings,
+    ) -> None:
+        self.db = db
+        self.stores = stores
+        self.policy = policy
+        self.schemas = schemas
+        self.settings = settings
+
+    # ------------------------------------------------------------ shared checks
+
+    def visible_image(
+        self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
+    ) -> Image:
+        """The image if this caller may see it; 404 otherwise (never 403: an image the
+        caller cannot see does not exist for them)."""
+        image = repo.get_image(image_id, for_update=for_update)
+        if image is None or not repo.can_see(image, context.viewer):
+            raise NotFound(f"No image found with ID {image_id}")
+        if not self.policy.allows("get_image", context, policy_target(image, context, repo)):
+            raise NotFound(f"No image found with ID {image_id}")
+        return image
+
+    def authorize_change(
+        self, repo: Repository, context: RequestContext, rule: str, image: Image
+    ) -> None:
+        """403 unless the policy rule passes and the caller owns the image (or is admin)."""
+        self.policy.require(rule, context, policy_target(image, context, repo))
+        if not context.is_admin and image.owner != context.project_id:
+            raise Forbidden(f"You are not permitted to {rule.replace('_', ' ')} this image.")
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
+        image = self._new_image(context, body)
+        target = {
+            "project_id": image.owner,
+            "owner": image.owner,
+            "member_id": None,
+            "visibility": image.visibility,
+        }
+        self.policy.require("add_image", context, target)
+        if image.visibility == "public":
+            self.policy.require("publicize_image", context, target)
+        elif image.visibility == "community":
+            self.policy.require("communitize_image", context, target)
+
+        def work(repo: Repository) -> Image:
+            if repo.id_exists(image.id):
+                raise Conflict(f"Image with identifier {image.id} already exists!")
+            repo.add_image(image)
+            return image
+
+        return await self.db.write(work)
+
+    def _new_image(self, context: RequestContext, body: dict[str, Any]) -> Image:
+        for name in body:
+            check_settable(name, creating=True)
+        self.schemas.validate_image(body)
+        for name, value in body.items():
+            if len(name) > 255:
+                raise BadRequest(f"Property name {name[:20]}… is longer than 255 characters")
+            check_non_negative(name, value)
+        owner = body.get("owner", context.project_id)
+        if "owner" in body and not context.is_admin and owner != context.project_id:
+            raise Forbidden("You are not permitted to create images owned by another project.")
+        properties = {k: v for k, v in body.items() if k not in CREATE_BASE}
+        if counted_properties(properties) > self.settings.image_property_quota:
+            raise RequestEntityTooLarge(
+                f"Maximum number of properties exceeded ({self.settings.image_property_quota})."
+            )
+        tags = unique_tags(body.get("tags", []))
+        if len(tags) > self.settings.image_tag_quota:
+            raise RequestEntityTooLarge(
+                f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
+            )
+        now = utcnow()
+        return Image(
+            id=body.get("id") or str(uuid.uuid4()),
+            name=body.get("name"),
+            visibility=body.get("visibility", "shared"),
+            protected=body.get("protected", False),
+            os_hidden=body.get("os_hidden", False),
+            container_format=body.get("container_format"),
+            disk_format=body.get("disk_format"),
+            min_disk=body.get("min_disk", 0),
+            min_ram=body.get("min_ram", 0),
+            owner=owner,
+            created_at=now,
+            updated_at=now,
+            properties=properties,
+            tags=tags,
+        )
+
+    # -------------------------------------------------------------- show, list
+
+    async def get(self, context: RequestContext, image_id: str) -> Image:
+        return await self.db.read(lambda repo: self.visible_image(repo, context, image_id))
+
+    async def list_images(self, context: RequestContext, query: ImageQuery) -> list[Image]:
+        if not self.policy.allows(
+            "get_images",
+            context,
+            {"project_id": context.project_id, "owner": context.project_id},
+        ):
+            raise Forbidden("You are not authorized to complete get_images action.")
+
+        def work(repo: Repository) -> list[Image]:
+            marker = None
+            if query.marker is not None:
+                marker = repo.get_image(query.marker)
+                if marker is None or not repo.can_see(marker, context.viewer):
+                    raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
+            return repo.list_images(query, context.viewer, marker)
+
+        return await self.db.read(work)
+
+    # ------------------------------------------------------------------ update
+
+    async def update(self, context: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
+        limits = PatchLimits(self.settings.image_property_quota, self.settings.image_tag_quota)
+
+        def work(repo: Repository) -> Image:
+            image = self.visible_image(repo, context, image_id, for_update=True)
+            self.authorize_change(repo, context, "modify_image", image)
+            target = policy_target(image, context, repo)
+            changes = apply_patch(
+                image,
+                ops,
+                schemas=self.schemas,
+                limits=limits,
+                may=lambda rule: self.policy.allows(rule, context, target),
+                is_admin=context.is_admin,
+            )
+            if changes.empty:
+                return image
+            image.updated_at = utcnow()
+            repo.update_image(image_id, {**changes.base, "updated_at": image.updated_at})
+            repo.save_extras(
+                image_id,
+                set_properties=changes.set_properties,
+                remove_properties=changes.removed_properties,
+                tags=changes.tags,
+            )
+            return image
+
+        return await self.db.write(work)
+
+    # ------------------------------------------------------------------ delete
+
+    async def delete(self, context: RequestContext, image_id: str) -> None:
+        def work(repo: Repository) -> list[Location]:
+            image = self.visible_image(repo, context, image_id, for_update=True)
+            self.authorize_change(repo, context, "delete_image", image)
+            if image.protected:
+                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+            locations = repo.remove_locations(image_id)
+            if not repo.mark_deleted(image_id):
+                raise NotFound(f"No image found with ID {image_id}")
+            return locations
+
+        for location in await self.db.write(work):
+            await self.remove_data(location)
+
+    async def remove_data(self, location: Location) -> None:
+        """Delete stored bytes; if the store refuses now, remember them for later."""
+        store = self.stores.for_location(location.store)
+        try:
+            await store.delete(location.url)
+        except Exception:
+            log.warning("could not delete %s now; queued for retry", location.url, exc_info=True)
+            await self.db.write(lambda repo: repo.add_orphan(store.name, location.url))
+
+    # --------------------------------------------------------------------- tags
+
+    async def add_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
+        if len(tag) > 255:
+            raise BadRequest("Tag is longer than 255 characters.")
+
+        def work(repo: Repository) -> None:
+            image = self.visible_image(repo, context, image_id, for_update=True)
+            self.authorize_change(repo, context, "modify_image", image)
+            if tag in image.tags:
+                return
+            if len(image.tags) + 1 > self.settings.image_tag_quota:
+                raise RequestEntityTooLarge(
+                    f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
+                )
+            repo.add_tag(image_id, tag)
+            repo.update_image(image_id, {"updated_at": utcnow()})
+
+        await self.db.write(work)
+
+    async def remove_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
+        def work(repo: Repository) -> None:
+            image = self.visible_image(repo, context, image_id, for_update=True)
+            self.authorize_change(repo, context, "modify_image", image)
+            if not repo.remove_tag(image_id, tag):
+                raise NotFound(f"Tag {tag} not found.")
+            repo.update_image(image_id, {"updated_at": utcnow()})
+
+        await self.db.write(work)
+
+    # ------------------------------------------------------ deactivate/reactivate
+
+    async def deactivate(self, context: RequestContext, image_id: str) -> None:
+        await self._toggle(context, image_id, "deactivate", Status.ACTIVE, Status.DEACTIVATED)
+
+    async def reactivate(self, context: RequestContext, image_id: str) -> None:
+        await self._toggle(context, image_id, "reactivate", Status.DEACTIVATED, Status.ACTIVE)
+
+    async def _toggle(
+        self, context: RequestContext, image_id: str, rule: str, source: Status, target: Status
+    ) -> None:
+        def work(repo: Repository) -> None:
+            image = self.visible_image(repo, context, image_id, for_update=True)
+            self.authorize_change(repo, context, rule, image)
+            if image.status == target:
+                return  # already there: Glance answers 204 and changes nothing
+            if image.status != source or not repo.update_image(
+                image_id, {"status": target, "updated_at": utcnow()}, from_statuses=[source]
+            ):
+                raise Forbidden(f"Not allowed to {rule} image in status '{image.status}'")
+
+        await self.db.write(work)

@@ -40,7 +40,7 @@ from glimpse.images.inspection import FormatCheck
 from glimpse.images.model import Image, Location, utcnow
 from glimpse.images.service import ImageService, policy_target
 from glimpse.images.status import Status
-from glimpse.store.base import Store, StoreWriter
+from glimpse.store.base import DataMissing, Store, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -336,12 +336,18 @@ class ImageData:
         byte_range = parse_range(range_header, size) if range_header is not None else None
         location = locations[0]
         store = self.images.stores.for_location(location.store)
-        if byte_range is None:
-            chunks = store.read(location.url)
-        else:
-            chunks = store.read(
-                location.url, byte_range.start, byte_range.end - byte_range.start + 1
+        try:
+            if byte_range is None:
+                chunks = await store.read(location.url)
+            else:
+                length = byte_range.end - byte_range.start + 1
+                chunks = await store.read(location.url, byte_range.start, length)
+        except DataMissing:
+            # as Glance: when the store has nothing, there is nothing to send
+            log.error(
+                "image %s is %s but its data is missing at %s", image_id, image.status, location.url
             )
+            return Download(image=image, size=0, chunks=None)
         return Download(image=image, size=size, chunks=chunks, byte_range=byte_range)
 
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from glimpse.errors import NotFound
+
+
+class DataMissing(NotFound):
+    """The store has no data at a location the database records."""
+
 
 class StoreWriter(Protocol):
     # where the bytes are while the write is in flight (recorded in the upload lease so
@@ -36,10 +42,11 @@ class Store(Protocol):
 
     async def writer(self, image_id: str, size_hint: int | None) -> StoreWriter: ...
 
-    def read(
+    async def read(
         self, location: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream ``length`` bytes (all, if None) from ``offset``."""
+        """Open the data (raising :class:`DataMissing` if it is gone) and return an
+        iterator over ``length`` bytes (all, if None) from ``offset``."""
         ...
 
     async def delete(self, location: str) -> None:

@@ -15,10 +15,12 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from glimpse.concurrency import run_blocking
 from glimpse.errors import GlimpseError, NotFound, RequestEntityTooLarge, ServiceUnavailable
+from glimpse.store.base import DataMissing
 
 READ_CHUNK = 1 << 20
 DIRECT_ALIGNMENT = 4096
@@ -139,12 +141,16 @@ class FileStore:
         try:
             handle = await run_blocking(open, path, "rb", buffering=0)
         except FileNotFoundError as exc:
-            raise NotFound("Image data is missing from the store") from exc
+            raise DataMissing(f"Image data is missing from the store at {location}") from exc
         except OSError as exc:
             raise ServiceUnavailable(f"Image store could not read: {exc.strerror}") from exc
+        return self._chunks(handle, offset, length)
+
+    @staticmethod
+    async def _chunks(handle: BinaryIO, offset: int, length: int | None) -> AsyncIterator[bytes]:
         try:
             if offset:
-                handle.seek(offset)
+                await run_blocking(handle.seek, offset)
             remaining = length
             while remaining is None or remaining > 0:
                 want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)

@@ -1,0 +1,528 @@
+"""The seed: ``PUT /v2/images/{id}/file``, every status code provoked for real.
+
+In-process tests use the app over httpx; those that need real sockets, real timing or
+a real process (races, deletes during a slow upload, disconnects, a node dying) use a
+``glimpse serve`` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.disk_images import qcow2
+from tests.support.images import OCTETS, active, create, show, upload
+from tests.support.server import ServerProcess
+
+
+def part_files(images_dir: Path) -> list[Path]:
+    return sorted(images_dir.glob("*.part")) if images_dir.exists() else []
+
+
+async def assert_reset(client: httpx.AsyncClient, image_id: str, data_dir: Path) -> None:
+    """After a failed upload: back to queued, no data recorded, no bytes left behind."""
+    image = await show(client, image_id)
+    assert image["status"] == "queued"
+    assert image["size"] is None
+    assert image["checksum"] is None
+    assert part_files(data_dir / "images") == []
+    assert not (data_dir / "images" / image_id).exists()
+
+
+# ---------------------------------------------------------------------------- 204
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, (1 << 20) + 17, 3 * (1 << 20)])
+async def test_upload_sets_size_and_hashes(
+    client: httpx.AsyncClient, data_dir: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    image = await create(client)
+    response = await upload(client, image["id"], data)
+    assert response.status_code == 204
+    assert response.content == b""
+    stored = await show(client, image["id"])
+    assert stored["status"] == "active"
+    assert stored["size"] == size
+    assert stored["checksum"] == hashlib.md5(data).hexdigest()
+    assert stored["os_hash_algo"] == "sha512"
+    assert stored["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert stored["virtual_size"] == size  # raw: the byte count
+    assert (data_dir / "images" / image["id"]).read_bytes() == data
+    assert part_files(data_dir / "images") == []
+
+
+async def test_chunked_upload(client: httpx.AsyncClient, data_dir: Path) -> None:
+    pieces = [os.urandom(n) for n in (1, 70_000, 1 << 20, 5, 300_000)]
+
+    async def body() -> Any:
+        for piece in pieces:
+            yield piece
+
+    image = await create(client)
+    response = await client.put(f"/v2/images/{image['id']}/file", content=body(), headers=OCTETS)
+    assert response.status_code == 204
+    data = b"".join(pieces)
+    stored = await show(client, image["id"])
+    assert stored["size"] == len(data)
+    assert stored["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+
+async def test_hashing_algorithm_setting(make_client: Any) -> None:
+    client = await make_client(hashing_algorithm="sha256")
+    image = await active(client, b"abc")
+    assert image["os_hash_algo"] == "sha256"
+    assert image["os_hash_value"] == hashlib.sha256(b"abc").hexdigest()
+
+
+async def test_declared_size_matching_is_accepted(client: httpx.AsyncClient) -> None:
+    image = await create(client)
+    response = await upload(client, image["id"], b"12345", **{"x-openstack-image-size": "5"})
+    assert response.status_code == 204
+
+
+async def test_named_default_store_is_accepted(client: httpx.AsyncClient) -> None:
+    image = await create(client)
+    response = await upload(client, image["id"], b"12345", **{"X-Image-Meta-Store": "file"})
+    assert response.status_code == 204
+
+
+async def test_updated_at_moves_on_upload(client: httpx.AsyncClient) -> None:
+    image = await create(client)
+    await asyncio.sleep(1.1)
+    await upload(client, image["id"], b"x")
+    assert (await show(client, image["id"]))["updated_at"] > image["updated_at"]
+
+
+# ---------------------------------------------------------------------------- 400
+
+
+@pytest.mark.parametrize("missing", ["disk_format", "container_format"])
+async def test_formats_must_be_set(client: httpx.AsyncClient, data_dir: Path, missing: str) -> None:
+    image = await create(client, **{missing: None})
+    response = await upload(client, image["id"], b"data")
+    assert response.status_code == 400
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_declared_size_mismatch_is_400(client: httpx.AsyncClient, data_dir: Path) -> None:
+    image = await create(client)
+    too_short = await upload(client, image["id"], b"123", **{"x-openstack-image-size": "5"})
+    assert too_short.status_code == 400
+    await assert_reset(client, image["id"], data_dir)
+    too_long = await upload(client, image["id"], b"1234567", **{"x-openstack-image-size": "5"})
+    assert too_long.status_code == 400
+    await assert_reset(client, image["id"], data_dir)
+    # and a correct upload still works afterwards
+    assert (await upload(client, image["id"], b"12345")).status_code == 204
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
+async def test_declared_size_must_be_a_count(client: httpx.AsyncClient, value: str) -> None:
+    image = await create(client)
+    response = await upload(client, image["id"], b"x", **{"x-openstack-image-size": value})
+    assert response.status_code == 400
+
+
+async def test_unknown_store_is_400(client: httpx.AsyncClient, data_dir: Path) -> None:
+    image = await create(client)
+    response = await upload(client, image["id"], b"x", **{"X-Image-Meta-Store": "ceph-nowhere"})
+    assert response.status_code == 400
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_unknown_store_is_400_before_404(client: httpx.AsyncClient) -> None:
+    response = await upload(
+        client, "00000000-0000-0000-0000-000000000000", b"x", **{"X-Image-Meta-Store": "nope"}
+    )
+    assert response.status_code == 400
+
+
+# ---------------------------------------------------------------------------- 403
+
+
+async def test_non_owner_cannot_upload(client: httpx.AsyncClient) -> None:
+    owner = {"X-Project-Id": "p1", "X-Roles": "member"}
+    created = await client.post(
+        "/v2/images",
+        json={"disk_format": "raw", "container_format": "bare", "visibility": "community"},
+        headers=owner,
+    )
+    image_id = created.json()["id"]
+    other = {"X-Project-Id": "p2", "X-Roles": "member", **OCTETS}
+    response = await client.put(f"/v2/images/{image_id}/file", content=b"x", headers=other)
+    assert response.status_code == 403
+    # the owner can
+    response = await client.put(
+        f"/v2/images/{image_id}/file", content=b"x", headers={**owner, **OCTETS}
+    )
+    assert response.status_code == 204
+
+
+# ---------------------------------------------------------------------------- 404
+
+
+async def test_unknown_image_is_404(client: httpx.AsyncClient) -> None:
+    response = await upload(client, "00000000-0000-0000-0000-000000000000", b"x")
+    assert response.status_code == 404
+
+
+async def test_deleted_image_is_404(client: httpx.AsyncClient) -> None:
+    image = await create(client)
+    assert (await client.delete(f"/v2/images/{image['id']}")).status_code == 204
+    assert (await upload(client, image["id"], b"x")).status_code == 404
+
+
+async def test_invisible_image_is_404(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/v2/images",
+        json={"disk_format": "raw", "container_format": "bare", "visibility": "private"},
+        headers={"X-Project-Id": "p1", "X-Roles": "member"},
+    )
+    other = {"X-Project-Id": "p2", "X-Roles": "member", **OCTETS}
+    response = await client.put(
+        f"/v2/images/{created.json()['id']}/file", content=b"x", headers=other
+    )
+    assert response.status_code == 404
+
+
+# ---------------------------------------------------------------------------- 409
+
+
+async def test_second_upload_is_409(client: httpx.AsyncClient, data_dir: Path) -> None:
+    image = await active(client, b"first")
+    response = await upload(client, image["id"], b"second")
+    assert response.status_code == 409
+    stored = await show(client, image["id"])
+    assert stored["checksum"] == hashlib.md5(b"first").hexdigest()
+    assert (data_dir / "images" / image["id"]).read_bytes() == b"first"
+
+
+async def test_deactivated_image_upload_is_409(client: httpx.AsyncClient) -> None:
+    image = await active(client)
+    await client.post(f"/v2/images/{image['id']}/actions/deactivate")
+    assert (await upload(client, image["id"], b"x")).status_code == 409
+
+
+# ---------------------------------------------------------------------------- 413
+
+
+async def test_declared_size_over_cap_is_413_before_reading(
+    make_client: Any, data_dir: Path
+) -> None:
+    client = await make_client(image_size_cap=1000)
+    image = await create(client)
+    response = await upload(client, image["id"], b"x" * 10, **{"x-openstack-image-size": "1001"})
+    assert response.status_code == 413
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_content_length_over_cap_is_413(make_client: Any, data_dir: Path) -> None:
+    client = await make_client(image_size_cap=1000)
+    image = await create(client)
+    response = await upload(client, image["id"], b"x" * 1001)
+    assert response.status_code == 413
+    await assert_reset(client, image["id"], data_dir)
+    assert (await upload(client, image["id"], b"x" * 1000)).status_code == 204
+
+
+async def test_chunked_over_cap_is_413_mid_stream(make_client: Any, data_dir: Path) -> None:
+    client = await make_client(image_size_cap=(1 << 20) + 10)
+
+    async def body() -> Any:
+        for _ in range(3):
+            yield os.urandom(1 << 20)
+
+    image = await create(client)
+    response = await client.put(f"/v2/images/{image['id']}/file", content=body(), headers=OCTETS)
+    assert response.status_code == 413
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_user_storage_quota(make_client: Any, data_dir: Path) -> None:
+    client = await make_client(user_storage_quota="2KB")
+    first = await active(client, b"x" * 1500)
+    assert first["size"] == 1500
+    second = await create(client)
+    response = await upload(client, second["id"], b"y" * 600)
+    assert response.status_code == 413
+    await assert_reset(client, second["id"], data_dir)
+    assert (await upload(client, second["id"], b"y" * 548)).status_code == 204
+    # deleting frees the space again
+    assert (await client.delete(f"/v2/images/{first['id']}")).status_code == 204
+    third = await create(client)
+    assert (await upload(client, third["id"], b"z" * 1400)).status_code == 204
+
+
+# ---------------------------------------------------------------------------- 415
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", "image/png"])
+async def test_content_type_must_be_octet_stream(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    image = await create(client)
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = client.build_request(
+        "PUT", f"/v2/images/{image['id']}/file", content=b"x", headers=headers
+    )
+    if content_type is None:
+        request.headers.pop("Content-Type", None)
+    response = await client.send(request)
+    assert response.status_code == 415
+    assert (await show(client, image["id"]))["status"] == "queued"
+
+
+async def test_format_mismatch_is_415(client: httpx.AsyncClient, data_dir: Path) -> None:
+    image = await create(client, disk_format="qcow2")
+    response = await upload(client, image["id"], os.urandom(70_000))
+    assert response.status_code == 415
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_qcow2_with_backing_file_is_415(client: httpx.AsyncClient, data_dir: Path) -> None:
+    image = await create(client, disk_format="qcow2")
+    response = await upload(client, image["id"], qcow2(1 << 30, backing_file=True))
+    assert response.status_code == 415
+    await assert_reset(client, image["id"], data_dir)
+
+
+async def test_qcow2_gets_its_virtual_size(client: httpx.AsyncClient) -> None:
+    image = await active(client, qcow2(10 << 30), disk_format="qcow2")
+    assert image["virtual_size"] == 10 << 30
+    assert image["size"] == len(qcow2(10 << 30))
+
+
+async def test_qcow2_declared_raw_is_accepted_as_raw(client: httpx.AsyncClient) -> None:
+    data = qcow2(1 << 30)
+    image = await active(client, data, disk_format="raw")
+    assert image["virtual_size"] == len(data)
+
+
+async def test_uninspectable_formats_accept_anything(client: httpx.AsyncClient) -> None:
+    image = await active(client, os.urandom(5000), disk_format="ami", container_format="ami")
+    assert image["status"] == "active"
+    assert image["virtual_size"] is None
+
+
+async def test_non_bare_containers_are_not_inspected(client: httpx.AsyncClient) -> None:
+    image = await active(client, os.urandom(5000), disk_format="qcow2", container_format="ovf")
+    assert image["status"] == "active"
+    assert image["virtual_size"] is None
+
+
+# ---------------------------------------------------------------------------- 503
+
+
+@pytest.fixture
+def unwritable(data_dir: Path) -> Iterator[Path]:
+    """The store directory, made unwritable for real (root ignores modes: use the
+    immutable attribute then)."""
+    images = data_dir / "images"
+    images.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", str(images)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"running as root and chattr +i failed: {done.stderr.decode().strip()}")
+        try:
+            yield images
+        finally:
+            subprocess.run(["chattr", "-i", str(images)], check=True)
+    else:
+        images.chmod(0o500)
+        try:
+            yield images
+        finally:
+            images.chmod(0o700)
+
+
+async def test_unwritable_store_is_503(
+    client: httpx.AsyncClient, data_dir: Path, unwritable: Path
+) -> None:
+    image = await create(client)
+    response = await upload(client, image["id"], b"data")
+    assert response.status_code == 503
+    await assert_reset(client, image["id"], data_dir)
+
+
+# ------------------------------------------------- real server: races and timing
+
+
+def slow_body(pieces: int, delay: float, started: threading.Event | None = None) -> Iterator[bytes]:
+    for index in range(pieces):
+        if index == 1 and started is not None:
+            started.set()
+        yield os.urandom(64 * 1024)
+        time.sleep(delay)
+
+
+def create_live(live: httpx.Client) -> str:
+    response = live.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"})
+    assert response.status_code == 201
+    image_id: str = response.json()["id"]
+    return image_id
+
+
+def wait_for_status(live: httpx.Client, image_id: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live.get(f"/v2/images/{image_id}").json()["status"] == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"image {image_id} never reached {status}")
+
+
+def test_concurrent_uploads_one_wins(live: httpx.Client, server: ServerProcess) -> None:
+    image_id = create_live(live)
+    results: dict[str, int] = {}
+
+    def slow() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            response = http.put(
+                f"/v2/images/{image_id}/file", content=slow_body(20, 0.05), headers=OCTETS
+            )
+            results["slow"] = response.status_code
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    wait_for_status(live, image_id, "saving")
+    fast = live.put(f"/v2/images/{image_id}/file", content=b"fast", headers=OCTETS)
+    thread.join()
+    assert fast.status_code in (409, 410)
+    assert results["slow"] == 204
+    image = live.get(f"/v2/images/{image_id}").json()
+    assert image["status"] == "active"
+    assert image["size"] == 20 * 64 * 1024
+
+
+def test_racing_uploads_exactly_one_204(live: httpx.Client, server: ServerProcess) -> None:
+    image_id = create_live(live)
+    data = [os.urandom(300_000) for _ in range(4)]
+    codes: list[int] = []
+    barrier = threading.Barrier(len(data))
+
+    def put(body: bytes) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            barrier.wait()
+            codes.append(http.put(f"/v2/images/{image_id}/file", content=body, headers=OCTETS).status_code)
+
+    threads = [threading.Thread(target=put, args=(body,)) for body in data]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes).count(204) == 1, codes
+    assert all(code in (204, 409, 410) for code in codes), codes
+    image = live.get(f"/v2/images/{image_id}").json()
+    assert image["checksum"] in {hashlib.md5(body).hexdigest() for body in data}
+    stored = (server.data_dir / "images" / image_id).read_bytes()
+    assert hashlib.md5(stored).hexdigest() == image["checksum"]
+    assert part_files(server.data_dir / "images") == []
+
+
+def test_delete_during_upload_is_410(live: httpx.Client, server: ServerProcess) -> None:
+    image_id = create_live(live)
+    results: dict[str, int] = {}
+
+    def slow() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            response = http.put(
+                f"/v2/images/{image_id}/file", content=slow_body(30, 0.05), headers=OCTETS
+            )
+            results["upload"] = response.status_code
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    wait_for_status(live, image_id, "saving")
+    assert live.delete(f"/v2/images/{image_id}").status_code == 204
+    thread.join()
+    assert results["upload"] == 410
+    assert live.get(f"/v2/images/{image_id}").status_code == 404
+    images_dir = server.data_dir / "images"
+    assert not (images_dir / image_id).exists()
+    assert part_files(images_dir) == []
+
+
+def test_client_disconnect_resets_image(live: httpx.Client, server: ServerProcess) -> None:
+    import socket
+
+    image_id = create_live(live)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        head = (
+            f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + os.urandom(2_000_000))
+        wait_for_status(live, image_id, "saving")
+    wait_for_status(live, image_id, "queued")
+    assert part_files(server.data_dir / "images") == []
+    assert live.put(f"/v2/images/{image_id}/file", content=b"ok", headers=OCTETS).status_code == 204
+
+
+def test_dead_node_upload_is_reaped(
+    live: httpx.Client, server: ServerProcess, tmp_path: Path
+) -> None:
+    """A node killed mid-upload leaves a lease; another node returns the image to
+    queued and removes the partial bytes once the lease expires."""
+    image_id = create_live(live)
+    # the doomed node shares the database and the store directory with `server`
+    doomed = ServerProcess(
+        server.data_dir,
+        env={
+            "GLIMPSE_DATABASE_URL": server_database_url(server),
+            "GLIMPSE_UPLOAD_LEASE_SECONDS": "2",
+        },
+    )
+    doomed.log_path = tmp_path / "doomed.log"
+    doomed.start()
+    try:
+        with socket_upload(doomed.port, image_id, declared=10_000_000, sent=3_000_000):
+            wait_for_status(live, image_id, "saving")
+            assert part_files(server.data_dir / "images") != []
+            doomed.kill()
+    finally:
+        doomed.stop()
+    # every node looks for expired leases at start-up (and every 30 s after)
+    reaper = ServerProcess(
+        server.data_dir,
+        env={"GLIMPSE_DATABASE_URL": server_database_url(server)},
+    )
+    reaper.log_path = tmp_path / "reaper.log"
+    time.sleep(2.5)  # let the lease expire
+    with reaper:
+        wait_for_status(live, image_id, "queued")
+    assert part_files(server.data_dir / "images") == []
+
+
+def server_database_url(server: ServerProcess) -> str:
+    return server.env["GLIMPSE_DATABASE_URL"]
+
+
+class socket_upload:  # noqa: N801 - used as a context manager like a function
+    """A raw upload that sends part of its body and then hangs, until closed."""
+
+    def __init__(self, port: int, image_id: str, *, declared: int, sent: int) -> None:
+        import socket
+
+        self._sock = socket.create_connection(("127.0.0.1", port))
+        head = (
+            f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        self._sock.sendall(head.encode() + os.urandom(sent))
+
+    def __enter__(self) -> socket_upload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -118,6 +118,9 @@ class Glimpse:
             if exc.status_code >= 500:
                 log.warning("%s %s: %s", request_id, exc.status_code, exc.message)
             await error_response(exc, headers.get("accept"))(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # the client left mid-request; whatever it started was undone on the way out
+            log.info("%s client disconnected", request_id)
         except Exception:
             log.exception("%s unexpected error", request_id)
             if started:
@@ -176,7 +179,7 @@ class Glimpse:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-        self.db.close()
+        await self.db.aclose()
 
     async def _housekeep(self) -> None:
         while True:

@@ -18,6 +18,12 @@ T = TypeVar("T")
 _data_pool = ThreadPoolExecutor(max_workers=48, thread_name_prefix="glimpse-data")
 
 
+def submit_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+    """Start blocking work now; await the future later (to overlap it with other work)."""
+    loop = asyncio.get_running_loop()
+    return loop.run_in_executor(_data_pool, partial(fn, *args, **kwargs))
+
+
 async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_data_pool, partial(fn, *args, **kwargs))

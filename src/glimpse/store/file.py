@@ -8,6 +8,7 @@ hashing it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -15,14 +16,13 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from glimpse.concurrency import run_blocking
+from glimpse.concurrency import run_blocking, submit_blocking
 from glimpse.errors import GlimpseError, NotFound, RequestEntityTooLarge, ServiceUnavailable
 from glimpse.store.base import DataMissing
 
-READ_CHUNK = 1 << 20
+READ_CHUNK = 2 << 20
 DIRECT_ALIGNMENT = 4096
 
 
@@ -96,6 +96,36 @@ class FileWriter:
             await run_blocking(self._abort)
 
 
+async def _read_ahead(fd: int, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    """Yield the data in chunks; the next chunk is read on a thread while this one is
+    sent. Reads go through the page cache, so an image downloaded again and again (the
+    common case: many hosts booting one image) is served from memory."""
+    end = None if length is None else offset + length
+
+    def want(position: int) -> int:
+        return READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+
+    position = offset
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        if want(position) > 0:
+            pending = submit_blocking(os.pread, fd, want(position), position)
+        while pending is not None:
+            chunk = await pending
+            pending = None
+            if not chunk:
+                break
+            position += len(chunk)
+            if want(position) > 0:
+                pending = submit_blocking(os.pread, fd, want(position), position)
+            yield chunk
+    finally:
+        if pending is not None:  # the client went away: let the read finish first
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
+        os.close(fd)
+
+
 class FileStore:
     def __init__(
         self, name: str, directory: Path, *, fsync: bool = True, direct_io: bool = True
@@ -139,29 +169,14 @@ class FileStore:
     ) -> AsyncIterator[bytes]:
         path = self._path(location)
         try:
-            handle = await run_blocking(open, path, "rb", buffering=0)
+            fd = await run_blocking(os.open, path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as exc:
             raise DataMissing(f"Image data is missing from the store at {location}") from exc
         except OSError as exc:
             raise ServiceUnavailable(f"Image store could not read: {exc.strerror}") from exc
-        return self._chunks(handle, offset, length)
-
-    @staticmethod
-    async def _chunks(handle: BinaryIO, offset: int, length: int | None) -> AsyncIterator[bytes]:
-        try:
-            if offset:
-                await run_blocking(handle.seek, offset)
-            remaining = length
-            while remaining is None or remaining > 0:
-                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await run_blocking(handle.read, want)
-                if not chunk:
-                    break
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
-        finally:
-            handle.close()
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
+        return _read_ahead(fd, offset, length)
 
     def _delete(self, location: str) -> None:
         self._path(location).unlink(missing_ok=True)

@@ -167,7 +167,8 @@ class ImageData:
         values = {
             "status": Status.ACTIVE,
             "size": size,
-            "virtual_size": virtual_size,
+            # Glance records only a non-zero virtual size (an empty image shows null).
+            "virtual_size": virtual_size or None,
             "checksum": digests.md5.hexdigest(),
             "os_hash_algo": digests.multihash.name,
             "os_hash_value": digests.multihash.hexdigest(),

@@ -1,0 +1,1 @@
+"""End-to-end tests: the real OpenStack clients against a real ``glimpse serve`` process."""

@@ -1,0 +1,57 @@
+"""How big each workload is: the full plan the figures are quoted from, and a quick one
+that only proves the harness works end to end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    single_size: int  # workload "transfer": one upload, then its download
+    parallel_streams: int  # workload "parallel": this many uploads/downloads at once
+    parallel_size: int
+    metadata_ops: int  # workload "metadata": creates, then as many GETs, PATCHes, DELETEs
+    metadata_concurrency: int
+    list_images: int  # workload "list": images in the catalogue
+    list_requests: tuple[tuple[int, int], ...]  # (limit, number of requests)
+    list_concurrency: int
+    rss_sizes: tuple[int, ...]  # workload "rss": one upload of each size
+
+
+FULL = Plan(
+    name="full",
+    single_size=GiB,
+    parallel_streams=8,
+    parallel_size=128 * MiB,
+    metadata_ops=500,
+    metadata_concurrency=16,
+    list_images=2000,
+    list_requests=((25, 200), (1000, 40)),
+    list_concurrency=4,
+    rss_sizes=(GiB, 4 * GiB),
+)
+
+QUICK = Plan(
+    name="quick",
+    single_size=64 * MiB,
+    parallel_streams=8,
+    parallel_size=16 * MiB,
+    metadata_ops=80,
+    metadata_concurrency=16,
+    list_images=200,
+    list_requests=((25, 40), (1000, 10)),
+    list_concurrency=4,
+    rss_sizes=(64 * MiB, 256 * MiB),
+)
+
+
+def size_label(size: int) -> str:
+    """1073741824 → '1 GiB', 67108864 → '64 MiB'."""
+    if size % GiB == 0:
+        return f"{size // GiB} GiB"
+    return f"{size / MiB:g} MiB"

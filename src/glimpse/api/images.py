@@ -12,6 +12,7 @@ from glimpse.api.routing import Router
 from glimpse.api.views import image_view
 from glimpse.config import Settings
 from glimpse.errors import BadRequest
+from glimpse.images.model import Image
 from glimpse.images.service import ImageService
 
 
@@ -21,6 +22,10 @@ class ImagesApi:
         self.settings = settings
         methods = ",".join(settings.enabled_import_methods)
         self._create_headers = {"OpenStack-image-import-methods": methods} if methods else {}
+        self._schema_properties = frozenset(images.schemas.image["properties"])
+
+    def _view(self, image: Image) -> dict[str, object]:
+        return image_view(image, self._schema_properties)
 
     def register(self, router: Router) -> None:
         router.add("/v2/images", {"GET": self.index, "POST": self.create})
@@ -40,17 +45,17 @@ class ImagesApi:
         image = await self.images.create(context_of(request), body)
         base = str(request.base_url).rstrip("/")
         headers = {"Location": f"{base}/v2/images/{image.id}", **self._create_headers}
-        return json_response(image_view(image), 201, headers)
+        return json_response(self._view(image), 201, headers)
 
     async def index(self, request: Request) -> Response:
-        await reject_body(request)
+        # unlike show, Glance's list ignores a request body
         params = request.query_params
         query = parse_image_query(params, self.settings)
         found = await self.images.list_images(context_of(request), query)
         last = found[-1].id if found and len(found) == query.limit else None
         first, next_link = page_links(params, last)
         page: dict[str, object] = {
-            "images": [image_view(image) for image in found],
+            "images": [self._view(image) for image in found],
             "first": first,
             "schema": "/v2/schemas/images",
         }
@@ -60,13 +65,13 @@ class ImagesApi:
 
     async def show(self, request: Request, image_id: str) -> Response:
         await reject_body(request)
-        return json_response(image_view(await self.images.get(context_of(request), image_id)))
+        return json_response(self._view(await self.images.get(context_of(request), image_id)))
 
     async def update(self, request: Request, image_id: str) -> Response:
         dialect = media_type(request.headers.get("content-type"))
-        ops = parse_patch(await json_body(request), dialect)
+        ops = parse_patch(await json_body(request), dialect, self.images.check_patch_op)
         image = await self.images.update(context_of(request), image_id, ops)
-        return json_response(image_view(image))
+        return json_response(self._view(image))
 
     async def delete(self, request: Request, image_id: str) -> Response:
         await reject_body(request)

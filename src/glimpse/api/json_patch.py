@@ -3,11 +3,16 @@
 ``application/openstack-images-v2.1-json-patch``: RFC 6902 objects (``op``/``path``/
 ``value``), only add/remove/replace. ``…-v2.0-json-patch`` (the legacy draft, still used
 by Tempest): ``{"add"|"remove"|"replace": path, "value": …}``.
+
+Each operation is checked fully (shape, pointer, then the caller-supplied static checks)
+before the next one is looked at, in Glance's order, so the first bad operation decides
+the status code.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from glimpse.errors import BadRequest, UnsupportedMediaType
@@ -18,73 +23,89 @@ V20 = "application/openstack-images-v2.0-json-patch"
 ACCEPT_PATCH = f"{V20}, {V21}"
 OPERATIONS = ("add", "remove", "replace")
 
-_POINTER = re.compile(r"^(/([^/~]|~[01])+)+$")
+# how many pointer segments each path takes; everything else takes exactly one
+_DEPTH = {"locations": {"add": 2, "remove": 2, "replace": 1}}
+_ADJACENT = re.compile(r"/\s*?/")
+_BAD_TILDE = re.compile(r"~[^01]")
 
 
 def media_type(content_type: str | None) -> str:
-    """Which patch dialect the request speaks; 415 for anything else."""
-    kind = (content_type or "").split(";")[0].strip().lower()
+    """Which patch dialect the request speaks; 415 for anything else (compared exactly,
+    as Glance does)."""
+    kind = (content_type or "").split(";")[0].strip()
     if kind not in (V20, V21):
         raise UnsupportedMediaType(
-            f"The request media type {kind or 'None'} is not supported by this server. "
+            f"The request media type {kind} is not supported by this server. "
             f"Image PATCH expects Content-Type one of: {ACCEPT_PATCH}",
             headers={"Accept-Patch": ACCEPT_PATCH},
         )
     return kind
 
 
-def _segments(path: Any) -> list[str]:
-    if not isinstance(path, str) or not _POINTER.match(path):
-        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
-    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
-
-
-def _name(op: str, path: Any) -> str:
-    segments = _segments(path)
-    if segments[0] == "locations":
-        tail = segments[1:]
-        valid = (
-            (op == "replace" and not tail)
-            or (op == "add" and len(tail) == 1 and (tail[0] == "-" or tail[0].isdigit()))
-            or (op == "remove" and len(tail) == 1 and tail[0].isdigit())
+def _segments(pointer: Any) -> list[str]:
+    """Glance's limited JSON pointer: segments are unescaped and stripped of spaces."""
+    if not isinstance(pointer, str):
+        raise BadRequest(f"Invalid JSON pointer for this resource: '{pointer}'")
+    if not pointer.startswith("/"):
+        raise BadRequest(f'Pointer `{pointer}` does not start with "/".')
+    if _ADJACENT.search(pointer[1:]):
+        raise BadRequest(f'Pointer `{pointer}` contains adjacent "/".')
+    if len(pointer) > 1 and pointer.endswith("/"):
+        raise BadRequest(f'Pointer `{pointer}` end with "/".')
+    if _BAD_TILDE.search(pointer) or pointer.endswith("~"):
+        raise BadRequest(
+            f'Pointer `{pointer}` contains "~" not part of a recognized escape sequence.'
         )
-        if not valid:
-            raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
-        return "locations"
-    if len(segments) != 1:
-        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
-    return segments[0]
+    return [
+        part.replace("~1", "/").replace("~0", "~").strip()
+        for part in pointer.lstrip("/").split("/")
+    ]
 
 
-def parse_patch(body: Any, dialect: str) -> list[PatchOp]:
+def _operation(raw: dict[str, Any], dialect: str) -> tuple[str, Any]:
+    if dialect == V21:
+        op = raw.get("op")
+        if op is None:
+            raise BadRequest(
+                "Unable to find `op` in JSON Schema change. It must be one of the "
+                "following: add, remove, replace."
+            )
+        if op not in OPERATIONS:
+            raise BadRequest(
+                f"Invalid operation: `{op}`. It must be one of the following: add, remove, replace."
+            )
+        if "path" not in raw:
+            raise BadRequest("Unable to find 'path' in JSON Schema change")
+        return op, raw["path"]
+    present = [name for name in OPERATIONS if name in raw]
+    if len(present) > 1:
+        raise BadRequest(
+            'Operation objects must contain only one member named "add", "remove", or "replace".'
+        )
+    if not present:
+        raise BadRequest(
+            'Operation objects must contain exactly one member named "add", "remove", or "replace".'
+        )
+    return present[0], raw[present[0]]
+
+
+def parse_patch(
+    body: Any, dialect: str, check: Callable[[PatchOp], None] = lambda op: None
+) -> list[PatchOp]:
+    """The operations of a PATCH body; ``check`` gets each one as soon as it is parsed."""
     if not isinstance(body, list):
         raise BadRequest("Request body must be a JSON array of operation objects.")
     ops = []
     for raw in body:
         if not isinstance(raw, dict):
             raise BadRequest("Operations must be JSON objects.")
-        if dialect == V21:
-            op = raw.get("op")
-            if op not in OPERATIONS:
-                raise BadRequest(
-                    f"Invalid operation: `{op}`. It must be one of the following: "
-                    "add, remove, replace."
-                )
-            if "path" not in raw:
-                raise BadRequest("Unable to find `path` in JSON Schema change.")
-            path = raw["path"]
-        else:
-            present = [name for name in OPERATIONS if name in raw]
-            if len(present) != 1:
-                raise BadRequest(
-                    "Operation objects must contain exactly one member named "
-                    '"add", "remove", or "replace".'
-                )
-            op = present[0]
-            path = raw[op]
+        op, pointer = _operation(raw, dialect)
+        segments = _segments(pointer)
+        if len(segments) != _DEPTH.get(segments[0], {}).get(op, 1):
+            raise BadRequest(f"Invalid JSON pointer for this resource: '/{'/'.join(segments)}'")
         if op != "remove" and "value" not in raw:
             raise BadRequest(f'Operation "{op}" requires a member named "value".')
-        ops.append(
-            PatchOp(op=op, name=_name(op, path), value=raw.get("value"), strict_add=dialect == V20)
-        )
+        parsed = PatchOp(op=op, name=segments[0], value=raw.get("value"), strict_add=dialect == V20)
+        check(parsed)
+        ops.append(parsed)
     return ops

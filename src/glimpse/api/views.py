@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +13,14 @@ def timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_view(image: Image) -> dict[str, Any]:
+def image_view(image: Image, schema_properties: Collection[str] = ()) -> dict[str, Any]:
+    """``schema_properties``: names the image schema defines; a null value of one of them
+    (``kernel_id``) stays null, any other null property is rendered as "" (Glance's
+    schema filter)."""
     # extra properties first, then the base attributes, as Glance emits them
     view: dict[str, Any] = {
-        name: ("" if value is None else value) for name, value in image.properties.items()
+        name: ("" if value is None and name not in schema_properties else value)
+        for name, value in image.properties.items()
     }
     view.update(
         name=image.name,

@@ -17,15 +17,19 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
+    bindparam,
     delete,
     exists,
     false,
     func,
     insert,
+    literal,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 
@@ -43,6 +47,39 @@ from glimpse.images.model import BASE_ATTRIBUTES, Image, Location, Member, utcno
 
 _IMAGE_COLUMNS = [images.c[name] for name in BASE_ATTRIBUTES]
 
+# Statements on the hot path are built once: SQLAlchemy then skips building them and
+# computing their cache keys on every request.
+_LIVE_IMAGE = select(*_IMAGE_COLUMNS).where(
+    images.c.id == bindparam("image_id"), images.c.deleted == false()
+)
+_LIVE_IMAGE_FOR_UPDATE = _LIVE_IMAGE.with_for_update()
+_STATUS = select(images.c.status).where(images.c.id == bindparam("image_id"))
+_INSERT_IMAGE = insert(images)
+_UPDATE_LIVE = update(images).where(
+    images.c.id == bindparam("b_image_id"), images.c.deleted == false()
+)
+_UPDATE_LIVE_FROM = _UPDATE_LIVE.where(images.c.status.in_(bindparam("b_from", expanding=True)))
+_EXTRAS_OF_MANY = union_all(
+    select(
+        image_properties.c.image_id,
+        literal("p"),
+        image_properties.c.name,
+        image_properties.c.value,
+    ).where(image_properties.c.image_id.in_(bindparam("image_ids", expanding=True))),
+    select(image_tags.c.image_id, literal("t"), image_tags.c.value, null()).where(
+        image_tags.c.image_id.in_(bindparam("image_ids", expanding=True))
+    ),
+)
+# properties ("p", name, value) and tags ("t", tag, NULL) of one image in one round trip
+_EXTRAS_OF_ONE = union_all(
+    select(literal("p"), image_properties.c.name, image_properties.c.value).where(
+        image_properties.c.image_id == bindparam("image_id")
+    ),
+    select(literal("t"), image_tags.c.value, null()).where(
+        image_tags.c.image_id == bindparam("image_id")
+    ),
+)
+
 
 def _image_from_row(row: Row[Any]) -> Image:
     return Image(**row._asdict())
@@ -57,19 +94,23 @@ class Repository:
 
     def get_image(self, image_id: str, *, for_update: bool = False) -> Image | None:
         """A live (not deleted) image with its properties and tags."""
-        query = select(*_IMAGE_COLUMNS).where(images.c.id == image_id, images.c.deleted == false())
-        if for_update and self.dialect == "postgresql":
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = (
+            _LIVE_IMAGE_FOR_UPDATE if for_update and self.dialect == "postgresql" else _LIVE_IMAGE
+        )
+        row = self.conn.execute(query, {"image_id": image_id}).first()
         if row is None:
             return None
         image = _image_from_row(row)
-        self._load_extras([image])
+        for kind, name, value in self.conn.execute(_EXTRAS_OF_ONE, {"image_id": image_id}):
+            if kind == "p":
+                image.properties[name] = value
+            else:
+                image.tags.append(name)
         return image
 
     def get_status(self, image_id: str) -> str | None:
         """The status of an image, deleted ones included; None if it never existed."""
-        return self.conn.execute(select(images.c.status).where(images.c.id == image_id)).scalar()
+        return self.conn.execute(_STATUS, {"image_id": image_id}).scalar()
 
     def id_exists(self, image_id: str) -> bool:
         """Whether an image with this id exists or ever existed (ids are never reused)."""
@@ -79,22 +120,15 @@ class Repository:
         if not found:
             return
         by_id = {image.id: image for image in found}
-        ids = list(by_id)
-        props = select(
-            image_properties.c.image_id, image_properties.c.name, image_properties.c.value
-        ).where(image_properties.c.image_id.in_(ids))
-        for image_id, name, value in self.conn.execute(props):
-            by_id[image_id].properties[name] = value
-        tags = (
-            select(image_tags.c.image_id, image_tags.c.value)
-            .where(image_tags.c.image_id.in_(ids))
-            .order_by(image_tags.c.image_id, image_tags.c.value)
-        )
-        for image_id, value in self.conn.execute(tags):
-            by_id[image_id].tags.append(value)
+        rows = self.conn.execute(_EXTRAS_OF_MANY, {"image_ids": list(by_id)})
+        for image_id, kind, name, value in rows:
+            if kind == "p":
+                by_id[image_id].properties[name] = value
+            else:
+                by_id[image_id].tags.append(name)
 
     def add_image(self, image: Image) -> None:
-        self.conn.execute(insert(images).values(**image.base_values(), deleted=False))
+        self.conn.execute(_INSERT_IMAGE, {**image.base_values(), "deleted": False})
         if image.properties:
             self.conn.execute(
                 insert(image_properties),
@@ -117,10 +151,13 @@ class Repository:
     ) -> bool:
         """Set columns of a live image; with ``from_statuses``, only if its status is one
         of them (compare-and-set). Returns whether a row changed."""
-        conditions = [images.c.id == image_id, images.c.deleted == false()]
+        params = {**values, "b_image_id": image_id}
+        statement = _UPDATE_LIVE
         if from_statuses is not None:
-            conditions.append(images.c.status.in_(list(from_statuses)))
-        result = self.conn.execute(update(images).where(*conditions).values(**values))
+            statement = _UPDATE_LIVE_FROM
+            params["b_from"] = list(from_statuses)
+        # the SET clause is made from the keys of `params` (compiled once per key set)
+        result = self.conn.execute(statement, params)
         return result.rowcount == 1
 
     def save_extras(
@@ -275,39 +312,36 @@ class Repository:
         return found
 
     def _visible_in_list(self, query: ImageQuery, viewer: Viewer) -> ColumnElement[bool]:
+        """Glance's list: what the caller may list, narrowed by ``visibility`` (a value
+        outside the four matches nothing; ``all`` keeps everything). Without one, only
+        the caller's own community images are listed."""
         vis = images.c.visibility
         project = viewer.project
         owned = images.c.owner == project if project is not None else false()
         if viewer.is_admin:
-            if query.visibility is None:
-                return or_(vis != "community", owned)
-            if query.visibility == "all":
-                return true()
-            return vis == query.visibility
-        membership = (
-            exists().where(
-                image_members.c.image_id == images.c.id,
-                image_members.c.member == project,
-                *(
-                    []
-                    if query.member_status == "all"
-                    else [image_members.c.status == query.member_status]
-                ),
+            listable: ColumnElement[bool] = true()
+        else:
+            membership = (
+                exists().where(
+                    image_members.c.image_id == images.c.id,
+                    image_members.c.member == project,
+                    *(
+                        []
+                        if query.member_status == "all"
+                        else [image_members.c.status == query.member_status]
+                    ),
+                )
+                if project is not None
+                else false()
             )
-            if project is not None
-            else false()
-        )
-        shared_with_me = and_(vis == "shared", membership)
+            listable = or_(
+                vis.in_(["public", "community"]), owned, and_(vis == "shared", membership)
+            )
         if query.visibility is None:
-            return or_(vis == "public", owned, shared_with_me)
+            return and_(listable, or_(vis != "community", owned))
         if query.visibility == "all":
-            return or_(vis.in_(["public", "community"]), owned, shared_with_me)
-        if query.visibility in ("public", "community"):
-            return vis == query.visibility
-        if query.visibility == "private":
-            return and_(vis == "private", owned)
-        # shared: my shared images and those shared with me
-        return or_(and_(vis == "shared", owned), shared_with_me)
+            return listable
+        return and_(listable, vis == query.visibility)
 
     # ----------------------------------------------------------------- locations
 

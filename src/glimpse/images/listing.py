@@ -24,6 +24,12 @@ RANGE_COLUMNS = frozenset({"size", "virtual_size", "min_ram", "min_disk"})
 
 INTEGER_COLUMNS = frozenset({"size", "virtual_size", "min_ram", "min_disk"})
 
+# The values each numeric column can hold (BIGINT, INTEGER): the databases refuse to
+# compare a column with a number beyond them.
+_INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+COLUMN_RANGES = {"size": _INT64, "virtual_size": _INT64, "min_ram": _INT32, "min_disk": _INT32}
+
 TIME_OPERATORS = frozenset({"gt", "gte", "lt", "lte", "eq", "neq"})
 
 

@@ -1,8 +1,10 @@
 """Applying JSON-patch operations to an image: the rules of PATCH /v2/images/{id}.
 
-The API layer parses the body into :class:`PatchOp`; :func:`apply_patch` checks each
-operation in order against the image and collects the resulting changes. Nothing is
-saved unless every operation passes.
+Glance checks a PATCH in two phases, and so does glimpse: while the body is parsed,
+each operation in turn gets its static checks (:func:`check_op`: read-only and reserved
+names, the value against the schema); then :func:`apply_patch` applies the operations in
+order against the image. The first failure decides the status; nothing is saved unless
+every operation passes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glimpse.errors import BadRequest, Conflict, Forbidden, RequestEntityTooLarge
-from glimpse.images.attributes import PATCH_BASE, check_settable, counted_properties
+from glimpse.images.attributes import (
+    PATCH_BASE,
+    check_patchable,
+    check_property_size,
+    counted_properties,
+    within_quota,
+)
 from glimpse.images.model import Image
 from glimpse.images.schema import Schemas
 from glimpse.images.status import FORMATS_EDITABLE
@@ -51,70 +59,103 @@ def unique_tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def check_non_negative(name: str, value: Any) -> None:
-    if name in ("min_ram", "min_disk") and isinstance(value, int) and value < 0:
+# min_ram and min_disk are INTEGER columns; Glance refuses what they cannot hold
+MAX_INTEGER = 2**31 - 1
+
+
+def check_integer_range(name: str, value: Any) -> None:
+    if name not in ("min_ram", "min_disk") or not isinstance(value, int):
+        return
+    if value < 0:
         raise BadRequest(
             f"Invalid value '{value}' for parameter '{name}': Cannot be a negative value"
         )
+    if value > MAX_INTEGER:
+        raise BadRequest(f"'{name}' value out of range, must not exceed {MAX_INTEGER}.")
+
+
+def check_op(op: PatchOp, schemas: Schemas) -> None:
+    """The checks Glance makes while parsing one operation: 403 for names a caller may
+    never write, 400 for a value the schema refuses."""
+    check_patchable(op.name)
+    if op.op == "remove":
+        return
+    if op.name == "locations":
+        # `add /locations/N` carries one location, `replace /locations` the whole list
+        schemas.validate_image({"locations": [op.value] if op.op == "add" else op.value})
+    else:
+        schemas.validate_image_attribute(op.name, op.value)
+        if op.name not in PATCH_BASE:
+            check_property_size(op.name, op.value)
 
 
 def apply_patch(
     image: Image,
     ops: list[PatchOp],
     *,
-    schemas: Schemas,
     limits: PatchLimits,
     may: Callable[[str], bool],
     is_admin: bool,
 ) -> Changes:
-    """Check ``ops`` against ``image`` and apply them to it in memory.
+    """Apply ``ops`` (already through :func:`check_op`) to ``image`` in memory.
 
     ``may(rule)`` answers policy questions (publicize_image, communitize_image).
     """
     changes = Changes()
+    original = set(image.properties)
     properties = dict(image.properties)
-    added_properties = 0
     for op in ops:
         name = op.name
-        check_settable(name, creating=False)
         if name == "locations":
-            raise Forbidden("It's not allowed to add locations if locations are invisible.")
-        if op.op in ("add", "replace"):
-            schemas.validate_image_attribute(name, op.value)
-            check_non_negative(name, op.value)
+            _locations(op)
+        if op.op == "replace" and name == "owner" and not is_admin:
+            raise Forbidden("Owner can't be updated by non admin.")
+        if name == "visibility" and op.op != "remove":
+            # asked whether or not the value changes, as Glance does
+            if op.value == "public" and not may("publicize_image"):
+                raise Forbidden("You are not authorized to complete publicize_image action.")
+            if op.value == "community" and not may("communitize_image"):
+                raise Forbidden("You are not authorized to complete communitize_image action.")
 
-        if name in PATCH_BASE:
-            if op.op == "remove":
-                raise Forbidden(f"Property {name} may not be removed.")
-            if op.op == "add" and op.strict_add:
-                raise Conflict(f"Property {name} already present.")
-            _set_base(image, changes, name, op.value, may=may, is_admin=is_admin, limits=limits)
-            continue
-
-        present = name in properties
-        if op.op == "replace" and not present:
-            raise Conflict(f"Property {name} does not exist.")
+        present = name in PATCH_BASE or name in properties
         if op.op == "remove":
+            if name in PATCH_BASE:
+                raise Forbidden(f"Property {name} may not be removed.")
             if not present:
                 raise Conflict(f"Property {name} does not exist.")
             del properties[name]
             changes.set_properties.pop(name, None)
             changes.removed_properties.add(name)
             continue
+        if op.op == "replace" and not present:
+            raise Conflict(f"Property {name} does not exist.")
         if op.op == "add" and present and op.strict_add:
             raise Conflict(f"Property {name} already present.")
-        if not present:
-            added_properties += 1
+        if name in PATCH_BASE:
+            _set_base(image, changes, name, op.value, is_admin=is_admin, limits=limits)
+            continue
         properties[name] = op.value
         changes.set_properties[name] = op.value
         changes.removed_properties.discard(name)
 
-    if added_properties and counted_properties(properties) > limits.property_quota:
+    # only a patch that brings a new name is held to the quota (an image over a lowered
+    # quota can still be edited)
+    if set(properties) - original and not within_quota(
+        counted_properties(properties), limits.property_quota
+    ):
         raise RequestEntityTooLarge(
             f"Maximum number of properties exceeded ({limits.property_quota})."
         )
     image.properties = properties
     return changes
+
+
+def _locations(op: PatchOp) -> None:
+    """Location edits need ``show_multiple_locations``, which glimpse does not offer."""
+    if op.op == "replace" and not op.value:
+        raise Forbidden("Cannot set locations to empty list.")
+    verb = {"add": "add", "remove": "remove", "replace": "update"}[op.op]
+    raise Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
 
 
 def _set_base(
@@ -123,25 +164,21 @@ def _set_base(
     name: str,
     value: Any,
     *,
-    may: Callable[[str], bool],
     is_admin: bool,
     limits: PatchLimits,
 ) -> None:
     if name == "tags":
-        tags = unique_tags(value)
-        if len(tags) > limits.tag_quota:
+        # Glance counts the list as sent, duplicates included
+        if not within_quota(len(value), limits.tag_quota):
             raise RequestEntityTooLarge(f"Maximum number of tags exceeded ({limits.tag_quota}).")
-        image.tags = tags
-        changes.tags = tags
+        image.tags = unique_tags(value)
+        changes.tags = image.tags
         return
     if name == "owner" and not is_admin and value != image.owner:
+        # `add /owner` (v2.1): Glance lets an owner give the image away; glimpse does not
         raise Forbidden("Owner can't be updated by non admin.")
-    if name == "visibility" and value != image.visibility:
-        if value == "public" and not may("publicize_image"):
-            raise Forbidden("You are not authorized to complete publicize_image action.")
-        if value == "community" and not may("communitize_image"):
-            raise Forbidden("You are not authorized to complete communitize_image action.")
     if name in ("disk_format", "container_format") and image.status not in FORMATS_EDITABLE:
         raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+    check_integer_range(name, value)
     setattr(image, name, value)
     changes.base[name] = value

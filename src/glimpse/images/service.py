@@ -18,10 +18,26 @@ from glimpse.config import Settings
 from glimpse.db.engine import Database
 from glimpse.db.repository import Repository
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
-from glimpse.images.attributes import CREATE_BASE, check_settable, counted_properties
+from glimpse.images.attributes import (
+    CREATE_BASE,
+    READ_ONLY,
+    check_create_base,
+    check_create_extra,
+    check_create_keys,
+    check_property_size,
+    counted_properties,
+    within_quota,
+)
 from glimpse.images.listing import ImageQuery
 from glimpse.images.model import Image, Location, utcnow
-from glimpse.images.patch import PatchLimits, PatchOp, apply_patch, check_non_negative, unique_tags
+from glimpse.images.patch import (
+    PatchLimits,
+    PatchOp,
+    apply_patch,
+    check_integer_range,
+    check_op,
+    unique_tags,
+)
 from glimpse.images.schema import Schemas
 from glimpse.images.status import Status
 from glimpse.store.registry import StoreRegistry
@@ -89,17 +105,6 @@ class ImageService:
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
         image = self._new_image(context, body)
-        target = {
-            "project_id": image.owner,
-            "owner": image.owner,
-            "member_id": None,
-            "visibility": image.visibility,
-        }
-        self.policy.require("add_image", context, target)
-        if image.visibility == "public":
-            self.policy.require("publicize_image", context, target)
-        elif image.visibility == "community":
-            self.policy.require("communitize_image", context, target)
 
         def work(repo: Repository) -> Image:
             if repo.id_exists(image.id):
@@ -110,25 +115,37 @@ class ImageService:
         return await self.db.write(work)
 
     def _new_image(self, context: RequestContext, body: dict[str, Any]) -> Image:
-        for name in body:
-            check_settable(name, creating=True)
+        """Check a create body in Glance's order (deserializer, policy, factory, quota):
+        the first failing rule decides the status code."""
+        check_create_keys(body)
         self.schemas.validate_image(body)
-        for name, value in body.items():
-            if len(name) > 255:
-                raise BadRequest(f"Property name {name[:20]}… is longer than 255 characters")
-            check_non_negative(name, value)
+        for name in body:
+            if name not in CREATE_BASE and name not in READ_ONLY:
+                check_create_extra(name)
+                check_property_size(name, body[name])
         owner = body.get("owner", context.project_id)
-        if "owner" in body and not context.is_admin and owner != context.project_id:
-            raise Forbidden("You are not permitted to create images owned by another project.")
-        properties = {k: v for k, v in body.items() if k not in CREATE_BASE}
-        if counted_properties(properties) > self.settings.image_property_quota:
-            raise RequestEntityTooLarge(
-                f"Maximum number of properties exceeded ({self.settings.image_property_quota})."
-            )
-        tags = unique_tags(body.get("tags", []))
-        if len(tags) > self.settings.image_tag_quota:
+        target = {"project_id": owner, "owner": owner, "member_id": None,
+                  "visibility": body.get("visibility", "private")}  # fmt: skip
+        self.policy.require("add_image", context, target)
+        if target["visibility"] == "public":
+            self.policy.require("publicize_image", context, target)
+        elif target["visibility"] == "community":
+            self.policy.require("communitize_image", context, target)
+        if not context.is_admin and (owner is None or owner != context.project_id):
+            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        # Glance counts the tags as sent, duplicates included
+        raw_tags = body.get("tags", [])
+        if not within_quota(len(raw_tags), self.settings.image_tag_quota):
             raise RequestEntityTooLarge(
                 f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
+            )
+        check_create_base(body)
+        for name in ("min_disk", "min_ram"):
+            check_integer_range(name, body.get(name))
+        properties = {k: v for k, v in body.items() if k not in CREATE_BASE}
+        if not within_quota(counted_properties(properties), self.settings.image_property_quota):
+            raise RequestEntityTooLarge(
+                f"Maximum number of properties exceeded ({self.settings.image_property_quota})."
             )
         now = utcnow()
         return Image(
@@ -145,7 +162,7 @@ class ImageService:
             created_at=now,
             updated_at=now,
             properties=properties,
-            tags=tags,
+            tags=unique_tags(raw_tags),
         )
 
     # -------------------------------------------------------------- show, list
@@ -173,17 +190,23 @@ class ImageService:
 
     # ------------------------------------------------------------------ update
 
+    def check_patch_op(self, op: PatchOp) -> None:
+        """The static checks of one PATCH operation, made while the body is parsed."""
+        check_op(op, self.schemas)
+
     async def update(self, context: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
+        """Apply operations that have each passed :meth:`check_patch_op`."""
         limits = PatchLimits(self.settings.image_property_quota, self.settings.image_tag_quota)
 
         def work(repo: Repository) -> Image:
             image = self.visible_image(repo, context, image_id, for_update=True)
+            if not ops:
+                return image  # Glance checks ownership per operation: none, no check
             self.authorize_change(repo, context, "modify_image", image)
             target = policy_target(image, context, repo)
             changes = apply_patch(
                 image,
                 ops,
-                schemas=self.schemas,
                 limits=limits,
                 may=lambda rule: self.policy.allows(rule, context, target),
                 is_admin=context.is_admin,
@@ -236,13 +259,13 @@ class ImageService:
         def work(repo: Repository) -> None:
             image = self.visible_image(repo, context, image_id, for_update=True)
             self.authorize_change(repo, context, "modify_image", image)
-            if tag in image.tags:
-                return
-            if len(image.tags) + 1 > self.settings.image_tag_quota:
-                raise RequestEntityTooLarge(
-                    f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
-                )
-            repo.add_tag(image_id, tag)
+            # a tag already there adds nothing, but the image is still saved (Glance)
+            if tag not in image.tags:
+                if not within_quota(len(image.tags) + 1, self.settings.image_tag_quota):
+                    raise RequestEntityTooLarge(
+                        f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
+                    )
+                repo.add_tag(image_id, tag)
             repo.update_image(image_id, {"updated_at": utcnow()})
 
         await self.db.write(work)

@@ -55,9 +55,34 @@ async def json_body(request: Request) -> Any:
         parts.append(chunk)
     raw = b"".join(parts)
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("Malformed JSON in request body.") from None
+    if _has_nul(document):
+        raise BadRequest(NUL_MESSAGE)
+    return document
+
+
+# PostgreSQL cannot store or compare text holding U+0000; refusing it at the door keeps
+# both database backends answering alike
+NUL_MESSAGE = "Strings in requests must not contain NUL (U+0000) characters."
+
+
+def _has_nul(document: Any) -> bool:
+    """Whether any string (or object key) in a parsed JSON document holds U+0000.
+    Iterative, since a document may nest deeper than Python's recursion limit."""
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+    return False
 
 
 def json_response(

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from glimpse.errors import MethodNotAllowed, NotFound, NotImplementedYet
+from glimpse.api.http import NUL_MESSAGE
+from glimpse.errors import BadRequest, MethodNotAllowed, NotFound, NotImplementedYet
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -71,4 +73,7 @@ class Router:
                 f"The method {method} is not allowed for this resource.",
                 headers={"Allow": ", ".join(route.methods)},
             )
+        # path and query values reach the database, which cannot hold U+0000
+        if "\x00" in request.url.path or "\x00" in unquote(request.url.query):
+            raise BadRequest(NUL_MESSAGE)
         return await handler(request, **params)

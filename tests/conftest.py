@@ -48,7 +48,9 @@ def _pg_admin() -> psycopg.Connection[Any]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'glimpse.db'}"
         migrate.upgrade(url)
@@ -154,5 +156,7 @@ def live(server: ServerProcess, make_settings: Any) -> Iterator[httpx.Client]:
     app = Glimpse(make_settings())
     wipe(app)
     app.db.close()
-    with httpx.Client(base_url=server.url, headers={"Accept": "application/json"}, timeout=60) as http:
+    with httpx.Client(
+        base_url=server.url, headers={"Accept": "application/json"}, timeout=60
+    ) as http:
         yield http

@@ -10,7 +10,19 @@ import pytest
 
 SAMPLES = Path(__file__).parent.parent / "data" / "samples"
 
-EXPECTED_IDS = ["v2.15", "v2.9", "v2.17", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"]
+EXPECTED_IDS = [
+    "v2.15",
+    "v2.9",
+    "v2.17",
+    "v2.7",
+    "v2.6",
+    "v2.5",
+    "v2.4",
+    "v2.3",
+    "v2.2",
+    "v2.1",
+    "v2.0",
+]
 
 
 async def test_root_is_300_versions(client: httpx.AsyncClient) -> None:

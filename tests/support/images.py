@@ -21,7 +21,9 @@ async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 async def upload(
     client: httpx.AsyncClient, image_id: str, data: bytes, **headers: str
 ) -> httpx.Response:
-    return await client.put(f"/v2/images/{image_id}/file", content=data, headers={**OCTETS, **headers})
+    return await client.put(
+        f"/v2/images/{image_id}/file", content=data, headers={**OCTETS, **headers}
+    )
 
 
 async def show(client: httpx.AsyncClient, image_id: str) -> dict[str, Any]:
@@ -31,7 +33,9 @@ async def show(client: httpx.AsyncClient, image_id: str) -> dict[str, Any]:
     return image
 
 
-async def active(client: httpx.AsyncClient, data: bytes = b"x" * 1000, **body: Any) -> dict[str, Any]:
+async def active(
+    client: httpx.AsyncClient, data: bytes = b"x" * 1000, **body: Any
+) -> dict[str, Any]:
     image = await create(client, **body)
     response = await upload(client, image["id"], data)
     assert response.status_code == 204, response.text

@@ -359,10 +359,8 @@ async def test_unwritable_store_is_503(
 # ------------------------------------------------- real server: races and timing
 
 
-def slow_body(pieces: int, delay: float, started: threading.Event | None = None) -> Iterator[bytes]:
-    for index in range(pieces):
-        if index == 1 and started is not None:
-            started.set()
+def slow_body(pieces: int, delay: float) -> Iterator[bytes]:
+    for _ in range(pieces):
         yield os.urandom(64 * 1024)
         time.sleep(delay)
 
@@ -383,24 +381,31 @@ def wait_for_status(live: httpx.Client, image_id: str, status: str, timeout: flo
     raise AssertionError(f"image {image_id} never reached {status}")
 
 
+class SlowUpload(threading.Thread):
+    """A chunked upload of ``pieces`` pieces of 64 KiB, one piece every ``delay`` seconds, on its
+    own connection; ``status`` holds the answer once joined."""
+
+    def __init__(self, server: ServerProcess, image_id: str, pieces: int, delay: float) -> None:
+        super().__init__()
+        self.url = f"{server.url}/v2/images/{image_id}/file"
+        self.pieces = pieces
+        self.delay = delay
+        self.status = 0
+
+    def run(self) -> None:
+        body = slow_body(self.pieces, self.delay)
+        self.status = httpx.put(self.url, content=body, headers=OCTETS, timeout=60).status_code
+
+
 def test_concurrent_uploads_one_wins(live: httpx.Client, server: ServerProcess) -> None:
     image_id = create_live(live)
-    results: dict[str, int] = {}
-
-    def slow() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            response = http.put(
-                f"/v2/images/{image_id}/file", content=slow_body(20, 0.05), headers=OCTETS
-            )
-            results["slow"] = response.status_code
-
-    thread = threading.Thread(target=slow)
-    thread.start()
+    slow = SlowUpload(server, image_id, pieces=20, delay=0.05)
+    slow.start()
     wait_for_status(live, image_id, "saving")
     fast = live.put(f"/v2/images/{image_id}/file", content=b"fast", headers=OCTETS)
-    thread.join()
+    slow.join()
     assert fast.status_code in (409, 410)
-    assert results["slow"] == 204
+    assert slow.status == 204
     image = live.get(f"/v2/images/{image_id}").json()
     assert image["status"] == "active"
     assert image["size"] == 20 * 64 * 1024
@@ -435,21 +440,12 @@ def test_racing_uploads_exactly_one_204(live: httpx.Client, server: ServerProces
 
 def test_delete_during_upload_is_410(live: httpx.Client, server: ServerProcess) -> None:
     image_id = create_live(live)
-    results: dict[str, int] = {}
-
-    def slow() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            response = http.put(
-                f"/v2/images/{image_id}/file", content=slow_body(30, 0.05), headers=OCTETS
-            )
-            results["upload"] = response.status_code
-
-    thread = threading.Thread(target=slow)
-    thread.start()
+    slow = SlowUpload(server, image_id, pieces=30, delay=0.05)
+    slow.start()
     wait_for_status(live, image_id, "saving")
     assert live.delete(f"/v2/images/{image_id}").status_code == 204
-    thread.join()
-    assert results["upload"] == 410
+    slow.join()
+    assert slow.status == 410
     assert live.get(f"/v2/images/{image_id}").status_code == 404
     images_dir = server.data_dir / "images"
     assert not (images_dir / image_id).exists()

@@ -10,7 +10,8 @@ from glimpse.images.model import Image, Member
 
 
 def timestamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ`` (stored values are naive UTC; isoformat beats strftime)."""
+    return value.isoformat(timespec="seconds") + "Z"
 
 
 def image_view(image: Image, schema_properties: Collection[str] = ()) -> dict[str, Any]:

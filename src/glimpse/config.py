@@ -84,7 +84,7 @@ class Settings(BaseSettings):
 
     # --- the upload path
     # bytes gathered from the network before one hash/write step
-    upload_buffer_size: int = 4 << 20
+    upload_buffer_size: int = 8 << 20
     # an upload renews its lease this often; a lease this old marks a dead upload
     upload_lease_seconds: float = 60.0
 

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 UNINSPECTABLE = frozenset({"ami", "ari", "aki", "ploop"})
 
 
+HEAD_BYTES = 1 << 20
+HEAD_PIECE = 64 << 10
+
+
 class _Feed:
     """The "stream" the inspect wrapper pulls from: the block we hand it."""
 
@@ -34,9 +38,23 @@ class FormatCheck:
         self.require_match = require_match
         self._feed = _Feed()
         self._wrapper = format_inspector.InspectWrapper(self._feed)  # type: ignore[arg-type]
+        self._fed = 0
 
     def eat(self, block: bytes | memoryview) -> None:
-        self._feed.block = block
+        # The inspectors' header regions lie in the first few hundred KiB, and each one
+        # copies the rest of the piece it starts in before trimming it: feed that part
+        # in small pieces so that no region copies a whole multi-MiB block.
+        if self._fed < HEAD_BYTES:
+            head = min(len(block), HEAD_BYTES - self._fed)
+            for start in range(0, head, HEAD_PIECE):
+                self._eat(block[start : min(start + HEAD_PIECE, head)])
+            block = block[head:]
+        if block:
+            self._eat(block)
+
+    def _eat(self, piece: bytes | memoryview) -> None:
+        self._fed += len(piece)
+        self._feed.block = piece
         next(self._wrapper)
 
     def verdict(self, size: int) -> int | None:

@@ -12,17 +12,22 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import mmap
 import os
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from urllib.parse import unquote, urlparse
 
 from glimpse.concurrency import run_blocking, submit_blocking
 from glimpse.errors import GlimpseError, NotFound, RequestEntityTooLarge, ServiceUnavailable
 from glimpse.store.base import DataMissing
+from glimpse.store.page_cache import cached_fraction
 
 READ_CHUNK = 2 << 20
+READ_AHEAD = 3
 DIRECT_ALIGNMENT = 4096
 
 
@@ -96,34 +101,83 @@ class FileWriter:
             await run_blocking(self._abort)
 
 
-async def _read_ahead(fd: int, offset: int, length: int | None) -> AsyncIterator[bytes]:
-    """Yield the data in chunks; the next chunk is read on a thread while this one is
-    sent. Reads go through the page cache, so an image downloaded again and again (the
-    common case: many hosts booting one image) is served from memory."""
-    end = None if length is None else offset + length
+class _FileReader:
+    """Reads one store file: through the page cache when the data is there, straight
+    from the disk (``O_DIRECT``) when it is not. Uploads bypass the cache, so a first
+    download is cold; filling the cache then would cost more CPU than the read itself.
+    ``pread`` may run on several threads at once (read-ahead)."""
 
-    def want(position: int) -> int:
-        return READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+    def __init__(self, path: Path, *, direct: bool) -> None:
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._direct = direct
+        self._direct_fd = -1
+        # aligned buffers for direct reads, one per read in flight, reused
+        self._buffers: SimpleQueue[mmap.mmap] = SimpleQueue()
+        self._made: list[mmap.mmap] = []
 
-    position = offset
-    pending: asyncio.Future[bytes] | None = None
+    def pread(self, size: int, position: int) -> bytes:
+        if self._direct and position % DIRECT_ALIGNMENT == 0:
+            cached = cached_fraction(self.fd, position, size)
+            if cached is not None and cached < 0.5:
+                return self._pread_direct(size, position)
+        return os.pread(self.fd, size, position)
+
+    def _pread_direct(self, size: int, position: int) -> bytes:
+        if self._direct_fd < 0:
+            try:
+                self._direct_fd = os.open(
+                    f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC
+                )
+            except OSError:
+                self._direct = False  # no O_DIRECT on this filesystem: use the cache
+                return os.pread(self.fd, size, position)
+        span = -(-size // DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT
+        try:
+            buffer = self._buffers.get_nowait()
+        except Empty:
+            buffer = mmap.mmap(-1, max(span, READ_CHUNK))
+            self._made.append(buffer)
+        try:
+            got = os.preadv(self._direct_fd, [memoryview(buffer)[:span]], position)
+            return buffer[: min(got, size)]
+        finally:
+            self._buffers.put(buffer)
+
+    def close(self) -> None:
+        for fd in (self.fd, self._direct_fd):
+            if fd >= 0:
+                os.close(fd)
+        for buffer in self._made:
+            buffer.close()
+
+
+async def _read_ahead(reader: _FileReader, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    """Yield the data in chunks; the next READ_AHEAD chunks are read on threads while
+    this one is sent (several reads in flight keep a disk busy on a cold read)."""
+    end = offset + length if length is not None else None
+    position = offset  # where the next read starts
+    pending: deque[asyncio.Future[bytes]] = deque()
+
+    def schedule() -> None:
+        nonlocal position
+        while len(pending) < READ_AHEAD and (end is None or position < end):
+            size = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+            pending.append(submit_blocking(reader.pread, size, position))
+            position += size
+
     try:
-        if want(position) > 0:
-            pending = submit_blocking(os.pread, fd, want(position), position)
-        while pending is not None:
-            chunk = await pending
-            pending = None
+        schedule()
+        while pending:
+            chunk = await pending.popleft()
             if not chunk:
                 break
-            position += len(chunk)
-            if want(position) > 0:
-                pending = submit_blocking(os.pread, fd, want(position), position)
+            schedule()
             yield chunk
     finally:
-        if pending is not None:  # the client went away: let the read finish first
+        for future in pending:  # the client went away: let the reads finish first
             with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
-        os.close(fd)
+                await asyncio.shield(future)
+        reader.close()
 
 
 class FileStore:
@@ -169,14 +223,12 @@ class FileStore:
     ) -> AsyncIterator[bytes]:
         path = self._path(location)
         try:
-            fd = await run_blocking(os.open, path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            reader = await run_blocking(_FileReader, path, direct=self.direct_io)
         except FileNotFoundError as exc:
             raise DataMissing(f"Image data is missing from the store at {location}") from exc
         except OSError as exc:
             raise ServiceUnavailable(f"Image store could not read: {exc.strerror}") from exc
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
-        return _read_ahead(fd, offset, length)
+        return _read_ahead(reader, offset, length)
 
     def _delete(self, location: str) -> None:
         self._path(location).unlink(missing_ok=True)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
@@ -27,12 +26,13 @@ from glimpse.api.images import ImagesApi
 from glimpse.api.routing import Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.versions import negotiate, versions_response
+from glimpse.auth import build_authenticator
+from glimpse.auth.base import Authenticator
 from glimpse.auth.context import RequestContext
-from glimpse.auth.noauth import context_from_headers
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.db.engine import Database
-from glimpse.errors import GlimpseError, HeaderTooLarge
+from glimpse.errors import GlimpseError, HeaderTooLarge, Unauthorized
 from glimpse.images.data import ImageData
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
@@ -40,14 +40,8 @@ from glimpse.store.registry import build_stores
 
 log = logging.getLogger("glimpse")
 
-Authenticate = Callable[[Headers, str], Awaitable[RequestContext]]
-
 # how often each node looks for dead uploads and data left to delete
 HOUSEKEEPING_SECONDS = 30.0
-
-
-async def _noauth(headers: Headers, request_id: str) -> RequestContext:
-    return context_from_headers(headers, request_id)
 
 
 class Glimpse:
@@ -57,7 +51,9 @@ class Glimpse:
         self.schemas = Schemas(
             disk_formats=settings.disk_formats, container_formats=settings.container_formats
         )
-        self.policy = Policy(legacy_defaults=settings.auth_mode == "noauth")
+        self.policy = Policy(
+            legacy_defaults=not settings.new_policy_defaults, policy_file=settings.policy_file
+        )
         self.images = ImageService(
             db=self.db,
             stores=build_stores(settings),
@@ -66,7 +62,7 @@ class Glimpse:
             settings=settings,
         )
         self.data = ImageData(self.images)
-        self.authenticate: Authenticate = _noauth
+        self.authenticator: Authenticator = build_authenticator(settings, self.db)
         self.router = Router()
         for api in (
             ImagesApi(self.images, settings),
@@ -143,8 +139,17 @@ class Glimpse:
             base = self.settings.public_endpoint or str(Request(scope).base_url)
             return versions_response(base, status)
         scope = {**scope, "path": routed}
-        scope[CONTEXT_KEY] = await self.authenticate(headers, request_id)
+        scope[CONTEXT_KEY] = await self._who_is_asking(headers, request_id)
         return await self.router.dispatch(Request(scope, receive, send))
+
+    async def _who_is_asking(self, headers: Headers, request_id: str) -> RequestContext:
+        try:
+            return await self.authenticator.authenticate(headers, request_id)
+        except Unauthorized as exc:
+            challenge = self.authenticator.www_authenticate
+            if challenge:
+                exc.headers.setdefault("WWW-Authenticate", challenge)
+            raise
 
     def _healthcheck(self, method: str) -> Response:
         if method not in ("GET", "HEAD"):
@@ -179,6 +184,7 @@ class Glimpse:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.authenticator.close()
         await self.db.aclose()
 
     async def _housekeep(self) -> None:

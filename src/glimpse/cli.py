@@ -8,9 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from glimpse.config import Settings
+from glimpse.config import ConfigurationError, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,6 +25,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings()
 
 
+def check_settings(settings: Settings) -> None:
+    """Fail before serving on what would fail in every worker (e.g. a broken policy file)."""
+    from glimpse.auth.policy import Policy
+
+    Policy(legacy_defaults=not settings.new_policy_defaults, policy_file=settings.policy_file)
+
+
 def _is_embedded(settings: Settings) -> bool:
     return make_url(settings.resolved_database_url).get_backend_name() == "sqlite"
 
@@ -33,7 +41,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from glimpse.db import migrate
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+        check_settings(settings)
+    except (ValidationError, ConfigurationError) as exc:
+        print(f"glimpse: cannot start: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -27,6 +27,10 @@ DEFAULT_DISK_FORMATS = [
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
 
+class ConfigurationError(Exception):
+    """Settings that cannot work; glimpse refuses to start and says why."""
+
+
 def parse_size(text: str | int) -> int:
     """Glance's size syntax for ``user_storage_quota``: ``<n>`` then B/KB/MB/GB/TB (binary)."""
     if isinstance(text, int):
@@ -64,8 +68,31 @@ class Settings(BaseSettings):
     file_store_direct_io: bool = True
 
     # --- who is asking
-    auth_mode: Literal["noauth"] = "noauth"
+    # builtin: glimpse's own Keystone-compatible identity (users, projects, roles and
+    #   tokens in its database, served under /identity/v3); keystone: tokens validated
+    #   by a Keystone; noauth: trust everyone (tests only; logged loudly at start).
+    auth_mode: Literal["builtin", "keystone", "noauth"] = "noauth"
+    # oslo.policy: an operator's policy.yaml (Glance's rule names); secure-RBAC defaults
+    # unless enforce_new_defaults is false (default: true, except in noauth mode, which
+    # runs with Glance's legacy defaults as its unauthenticated pipeline does)
+    policy_file: Path | None = None
+    enforce_new_defaults: bool | None = None
     max_request_id_length: int = 64
+    # built-in identity
+    token_expiration_seconds: int = 3600
+    identity_region: str = "RegionOne"
+    # Keystone mode: where tokens are validated, and glimpse's own service credentials
+    keystone_auth_url: str | None = None
+    keystone_www_authenticate_uri: str | None = None  # default: keystone_auth_url
+    keystone_username: str | None = None
+    keystone_password: str | None = None
+    keystone_project_name: str = "service"
+    keystone_user_domain_name: str = "Default"
+    keystone_project_domain_name: str = "Default"
+    keystone_timeout_seconds: float = 5.0
+    # validated tokens are remembered this long (bounded by their own expiry)
+    token_cache_seconds: float = 300.0
+    token_cache_size: int = 10_000
 
     # --- Glance's API limits and quotas
     image_size_cap: int = 1 << 40
@@ -101,6 +128,12 @@ class Settings(BaseSettings):
         if value not in hashlib.algorithms_available:
             raise ValueError(f"hashing_algorithm {value!r} is not available in hashlib")
         return value
+
+    @property
+    def new_policy_defaults(self) -> bool:
+        if self.enforce_new_defaults is not None:
+            return self.enforce_new_defaults
+        return self.auth_mode != "noauth"
 
     @property
     def resolved_database_url(self) -> str:

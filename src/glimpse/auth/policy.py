@@ -7,6 +7,7 @@ OR-ed in, which opens most rules and keeps ``publicize_image`` admin-only.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from oslo_config import cfg
 from oslo_policy import policy
 
 from glimpse.auth.context import RequestContext
+from glimpse.config import ConfigurationError
 from glimpse.errors import Forbidden
+
+log = logging.getLogger(__name__)
 
 _ADMIN = "rule:context_is_admin"
 _MEMBER_OF_OWNER = f"{_ADMIN} or (role:member and project_id:%(project_id)s)"
@@ -93,7 +97,19 @@ class Policy:
         self._enforcer.suppress_deprecation_warnings = True
         conf.set_override("enforce_new_defaults", not legacy_defaults, group="oslo_policy")
         self._enforcer.register_defaults(_defaults())
-        self._enforcer.load_rules()
+        if policy_file is not None and not policy_file.is_file():
+            raise ConfigurationError(f"policy_file {policy_file} does not exist")
+        try:
+            self._enforcer.load_rules()
+        except Exception as exc:  # yaml/json syntax, bad check strings
+            raise ConfigurationError(f"policy_file {policy_file} cannot be used: {exc}") from exc
+        unknown = set(self._enforcer.file_rules) - set(self._enforcer.registered_rules)
+        if unknown:
+            log.warning(
+                "policy_file %s names rules glimpse does not use: %s",
+                policy_file,
+                ", ".join(sorted(unknown)),
+            )
         # Rules are read once at start-up. Without this, every check would look for a
         # changed policy file on disk (a large share of a request's time).
         self._enforcer.use_conf = False

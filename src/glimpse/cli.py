@@ -1,4 +1,5 @@
-"""``glimpse`` command line: serve the API, manage the database."""
+"""``glimpse`` command line: serve the API, manage the database (and, in
+``cli_identity``, the built-in identity's users, projects and roles)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from glimpse.cli_identity import add_identity_commands, first_start
 from glimpse.config import ConfigurationError, Settings
 
 
@@ -30,6 +32,10 @@ def check_settings(settings: Settings) -> None:
     from glimpse.auth.policy import Policy
 
     Policy(legacy_defaults=not settings.new_policy_defaults, policy_file=settings.policy_file)
+    if settings.auth_mode == "keystone":
+        from glimpse.auth.keystone import check_keystone_settings
+
+        check_keystone_settings(settings)
 
 
 def _is_embedded(settings: Settings) -> bool:
@@ -61,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             make_url(url).render_as_string(hide_password=True),
         )
         return 2
+    if settings.auth_mode == "builtin":
+        first_start(settings, log)
     if settings.auth_mode == "noauth":
         log.warning(
             "auth_mode = noauth: every request is trusted; requests without identity headers "
@@ -128,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_db_upgrade)
     cur = db_sub.add_parser("current", help="show the schema revision")
     cur.set_defaults(func=cmd_db_current)
+
+    add_identity_commands(sub, _settings)
     return root
 
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # built-in identity
     token_expiration_seconds: int = 3600
     identity_region: str = "RegionOne"
+    # the Fernet keys that sign tokens, one per line, the first signs new ones (default:
+    # data_dir/token-keys, made 0600 on first start); every node must read the same keys
+    token_key_file: Path | None = None
+    # argon2id cost of new password hashes (argon2-cffi's defaults: RFC 9106 low-memory)
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
     # Keystone mode: where tokens are validated, and glimpse's own service credentials
     keystone_auth_url: str | None = None
     keystone_www_authenticate_uri: str | None = None  # default: keystone_auth_url
@@ -138,6 +144,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'glimpse.db'}"
+
+    @property
+    def resolved_token_key_file(self) -> Path:
+        return self.token_key_file or self.data_dir / "token-keys"
 
     @property
     def resolved_file_store_dir(self) -> Path:

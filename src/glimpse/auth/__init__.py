@@ -13,4 +13,12 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
         from glimpse.auth.noauth import NoAuth
 
         return NoAuth()
+    if settings.auth_mode == "keystone":
+        from glimpse.auth.keystone import KeystoneAuthenticator
+
+        return KeystoneAuthenticator(settings)
+    if settings.auth_mode == "builtin":
+        from glimpse.auth.builtin.authenticator import BuiltinAuth
+
+        return BuiltinAuth(settings, db)
     raise NotImplementedError(f"auth_mode {settings.auth_mode!r} is not available yet")

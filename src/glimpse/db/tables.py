@@ -115,3 +115,96 @@ orphaned_data = Table(
     Column("location", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
 )
+
+# --- built-in identity (auth_mode = "builtin"): Keystone's model cut down to what the
+# Image service needs — domains, users, projects, roles granted on projects, and the
+# tokens revoked before they expire. Ids are 32 hex digits, as Keystone's.
+
+identity_domains = Table(
+    "identity_domains",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+identity_users = Table(
+    "identity_users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("domain_id", String(64), ForeignKey("identity_domains.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("password_hash", String(255)),  # argon2 PHC string; NULL: no password login
+    Column("enabled", Boolean, nullable=False, default=True),
+    # tokens issued up to this instant are void (password changed, user disabled)
+    Column("tokens_valid_after", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_identity_users_domain_name"),
+)
+
+identity_projects = Table(
+    "identity_projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("domain_id", String(64), ForeignKey("identity_domains.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_identity_projects_domain_name"),
+)
+
+identity_roles = Table(
+    "identity_roles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+identity_role_assignments = Table(
+    "identity_role_assignments",
+    metadata,
+    Column(
+        "user_id",
+        String(64),
+        ForeignKey("identity_users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "project_id",
+        String(64),
+        ForeignKey("identity_projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "role_id",
+        String(64),
+        ForeignKey("identity_roles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index("ix_identity_role_assignments_project", "project_id"),
+    Index("ix_identity_role_assignments_role", "role_id"),
+)
+
+# Tokens revoked before their expiry, by audit id; a row is useless (and removed by
+# housekeeping) once the token would have expired anyway.
+identity_revoked_tokens = Table(
+    "identity_revoked_tokens",
+    metadata,
+    Column("audit_id", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=False),
+    Index("ix_identity_revoked_tokens_expires_at", "expires_at"),
+)
+
+# One row (id 1) whose value grows on every identity change that can void a validated
+# token (revocation, roles, users, projects); each node polls it and forgets the tokens
+# it has validated when it moves.
+identity_generation = Table(
+    "identity_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)

@@ -28,6 +28,9 @@ from glimpse.db import migrate
 from glimpse.db.tables import metadata
 from tests.support.server import ServerProcess
 
+# the Keystone-mode fixtures (keystone, glimpse_keystone, as_user)
+pytest_plugins = ["tests.support.keystone"]
+
 PG_ADMIN_URL = os.environ.get(
     "GLIMPSE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -1,9 +1,10 @@
 """Builds the ASGI application: the front door every request passes through.
 
 Order of work for a request: request id (431 if too long) → ``/healthcheck`` →
-version negotiation (versions document, or the path mapped onto ``/v2``) → who is asking
-(the auth layer) → the router → errors rendered as Glance renders them. Every response
-carries ``x-openstack-request-id``.
+``/identity`` (built-in identity only; it checks its own callers) → version negotiation
+(versions document, or the path mapped onto ``/v2``) → who is asking (the auth layer) →
+the router → errors rendered as Glance renders them. Every response carries
+``x-openstack-request-id``.
 """
 
 from __future__ import annotations
@@ -21,19 +22,23 @@ from starlette.types import Message, Receive, Scope, Send
 from glimpse.api.discovery import DiscoveryApi
 from glimpse.api.errors import error_response, render_error
 from glimpse.api.http import CONTEXT_KEY
+from glimpse.api.identity import IdentityApi
 from glimpse.api.image_data import ImageDataApi
 from glimpse.api.images import ImagesApi
+from glimpse.api.members import MembersApi
 from glimpse.api.routing import Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.versions import negotiate, versions_response
 from glimpse.auth import build_authenticator
 from glimpse.auth.base import Authenticator
+from glimpse.auth.builtin.authenticator import BuiltinAuth
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError, HeaderTooLarge, Unauthorized
 from glimpse.images.data import ImageData
+from glimpse.images.members import MemberService
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
 from glimpse.store.registry import build_stores
@@ -63,10 +68,15 @@ class Glimpse:
         )
         self.data = ImageData(self.images)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)
+        # built-in identity: glimpse is also the Keystone its clients log in to
+        self.identity_api: IdentityApi | None = None
+        if isinstance(self.authenticator, BuiltinAuth):
+            self.identity_api = IdentityApi(self.authenticator.identity, settings)
         self.router = Router()
         for api in (
             ImagesApi(self.images, settings),
             ImageDataApi(self.data),
+            MembersApi(MemberService(self.images)),
             SchemasApi(self.schemas),
             DiscoveryApi(settings),
         ):
@@ -134,6 +144,8 @@ class Glimpse:
         path: str = scope["path"]
         if path == "/healthcheck":
             return self._healthcheck(scope["method"])
+        if self.identity_api is not None and self.identity_api.serves(path):
+            return await self.identity_api.respond(scope, receive, send)
         routed, status = negotiate(path, headers.get("accept", ""))
         if routed is None:
             base = self.settings.public_endpoint or str(Request(scope).base_url)
@@ -177,6 +189,8 @@ class Glimpse:
                 return
 
     async def startup(self) -> None:
+        if self.identity_api is not None:
+            await self.identity_api.identity.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def shutdown(self) -> None:
@@ -192,6 +206,8 @@ class Glimpse:
             try:
                 await self.data.reap_expired_uploads()
                 await self.data.delete_orphans()
+                if self.identity_api is not None:
+                    await self.identity_api.identity.purge_expired_revocations()
             except Exception:
                 log.exception("housekeeping failed; retrying later")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.personas import Callers, header_callers
 from tests.support.records import Records
 
 
@@ -17,3 +18,18 @@ def records(client: httpx.AsyncClient, make_settings: Any) -> Iterator[Records]:
     made = Records(make_settings().resolved_database_url)
     yield made
     made.close()
+
+
+@pytest.fixture
+async def rbac(make_client: Any) -> httpx.AsyncClient:
+    """A client of an app with Glance's secure-RBAC policy defaults (reader/member/admin
+    personas, project scope): what callers with real tokens get."""
+    made: httpx.AsyncClient = await make_client(enforce_new_defaults=True)
+    return made
+
+
+@pytest.fixture
+async def callers(rbac: httpx.AsyncClient) -> Callers:
+    """The personas of the authorisation tests as ``noauth`` identity headers, on
+    ``rbac``."""
+    return header_callers(rbac)

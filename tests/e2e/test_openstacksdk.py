@@ -167,6 +167,20 @@ def test_deactivate_and_reactivate(conn: Connection) -> None:
     assert conn.image.get_image(image.id).status == "active"
 
 
+def test_members_add_list_update_remove(conn: Connection) -> None:
+    image = create(conn, "shared", visibility="shared")
+    member = conn.image.add_member(image, member_id="project-b")
+    assert (member.member_id, member.image_id, member.status) == ("project-b", image.id, "pending")
+    assert [m.member_id for m in conn.image.members(image)] == ["project-b"]
+    # the unauthenticated context is admin, and admins may set a member's status
+    assert conn.image.update_member(member, image, status="accepted").status == "accepted"
+    assert conn.image.get_member(member, image).status == "accepted"
+    conn.image.remove_member(member, image)
+    assert list(conn.image.members(image)) == []
+    with pytest.raises(exceptions.ForbiddenException):
+        conn.image.add_member(create(conn, "private", visibility="private"), member_id="x")
+
+
 def test_protected_image_cannot_be_deleted(conn: Connection) -> None:
     image = create(conn, "guarded", is_protected=True)
     with pytest.raises(exceptions.ForbiddenException):

@@ -5,6 +5,7 @@ images with equal sort keys)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -158,6 +159,14 @@ class Records:
                 update(image_members)
                 .where(image_members.c.image_id == image_id, image_members.c.member == project)
                 .values(status=status, updated_at=utcnow())
+            )
+
+    def set_member_times(self, image_id: str, project: str, when: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(image_members)
+                .where(image_members.c.image_id == image_id, image_members.c.member == project)
+                .values(created_at=when, updated_at=when)
             )
 
     def update_image(self, image_id: str, **values: Any) -> None:

@@ -52,10 +52,9 @@ class ImagesApi:
         params = request.query_params
         query = parse_image_query(params, self.settings)
         found = await self.images.list_images(context_of(request), query)
-        last = found[-1].id if found and len(found) == query.limit else None
-        first, next_link = page_links(params, last)
+        first, next_link = page_links(params, found.next_marker)
         page: dict[str, object] = {
-            "images": [self._view(image) for image in found],
+            "images": [self._view(image) for image in found.images],
             "first": first,
             "schema": "/v2/schemas/images",
         }

@@ -27,19 +27,8 @@ class RequestContext:
     def viewer(self) -> Viewer:
         return Viewer(project=self.project_id, is_admin=self.is_admin)
 
-    @property
-    def policy_key(self) -> tuple[object, ...]:
-        """Everything of the caller that a policy decision can depend on."""
-        return (
-            self.user_id,
-            self.project_id,
-            self.roles,
-            self.is_admin,
-            self.domain_id,
-            self.system_scope,
-        )
-
     def policy_credentials(self) -> dict[str, object]:
+        """What oslo.policy sees of the caller (and what its decisions are cached by)."""
         return {
             "user_id": self.user_id,
             "project_id": self.project_id,

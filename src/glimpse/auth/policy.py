@@ -116,13 +116,14 @@ class Policy:
         self._decisions: dict[tuple[Any, ...], bool] = {}
 
     def allows(self, rule: str, context: RequestContext, target: dict[str, Any]) -> bool:
-        # A decision depends only on the rule, the caller and the target, and the rules
-        # are fixed after start-up, so decisions are remembered: oslo.policy spends
-        # ~100 µs introspecting its check tree on every call.
-        key = (rule, context.policy_key, tuple(sorted(target.items())))
+        # A decision depends only on the rule, the credentials and the target, and the
+        # rules are fixed after start-up, so decisions are remembered: oslo.policy spends
+        # ~100 µs introspecting its check tree on every call. The key is made of exactly
+        # what oslo.policy is given, so a credential added later cannot be left out of it.
+        creds = context.policy_credentials()
+        key = (rule, _frozen(creds), _frozen(target))
         found = self._decisions.get(key)
         if found is None:
-            creds = context.policy_credentials()
             found = bool(self._enforcer.enforce(rule, target, creds, do_raise=False))
             if len(self._decisions) >= _MAX_DECISIONS:
                 self._decisions.clear()
@@ -132,3 +133,8 @@ class Policy:
     def require(self, rule: str, context: RequestContext, target: dict[str, Any]) -> None:
         if not self.allows(rule, context, target):
             raise Forbidden(f"You are not authorized to complete {rule} action.")
+
+
+def _frozen(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A dict of credentials or target values as a hashable key (lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))

@@ -466,12 +466,15 @@ class Repository:
             )
         )
 
-    def update_member(self, image_id: str, member_id: str, status: str) -> None:
-        self.conn.execute(
+    def update_member(
+        self, image_id: str, member_id: str, status: str, updated_at: datetime
+    ) -> bool:
+        result = self.conn.execute(
             update(image_members)
             .where(image_members.c.image_id == image_id, image_members.c.member == member_id)
-            .values(status=status, updated_at=utcnow())
+            .values(status=status, updated_at=updated_at)
         )
+        return result.rowcount == 1
 
     def delete_member(self, image_id: str, member_id: str) -> bool:
         result = self.conn.execute(

@@ -38,7 +38,7 @@ from glimpse.errors import (
 from glimpse.images.blocks import BlockPair
 from glimpse.images.inspection import FormatCheck
 from glimpse.images.model import Image, Location, utcnow
-from glimpse.images.service import ImageService, policy_target
+from glimpse.images.service import ImageService
 from glimpse.images.status import Status
 from glimpse.store.base import DataMissing, Store, StoreWriter
 
@@ -107,8 +107,8 @@ class ImageData:
         )
 
         def check(repo: Repository) -> tuple[Image, int | None]:
-            image = self.images.visible_image(repo, context, image_id)
-            self.images.authorize_change(repo, context, "upload_image", image)
+            image = self.images.found_image(repo, context, image_id)
+            self.images.authorize_change(context, "upload_image", image)
             if image.status != Status.QUEUED:
                 raise Conflict(
                     f"Image status transition from {image.status} to saving is not allowed"
@@ -320,14 +320,13 @@ class ImageData:
         self, context: RequestContext, image_id: str, range_header: str | None
     ) -> Download:
         def check(repo: Repository) -> tuple[Image, list[Location]]:
-            image = self.images.visible_image(repo, context, image_id)
-            self.images.policy.require(
-                "download_image", context, policy_target(image, context, repo)
-            )
+            image = self.images.found_image(repo, context, image_id)
+            # Glance refuses deactivated data before it asks any rule
             if image.status == Status.DEACTIVATED and not context.is_admin:
                 raise Forbidden(
                     "The requested image has been deactivated. Image data download is forbidden."
                 )
+            self.images.enforce(context, "download_image", image)
             return image, repo.get_locations(image_id)
 
         image, locations = await self.db.read(check)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from glimpse.images.model import Image
+
 # Columns a list may be sorted by (anything else is a 400).
 SORT_KEYS = frozenset(
     {"name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at"}
@@ -64,3 +66,12 @@ class Viewer:
 
     project: str | None
     is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePage:
+    """One page of a list: the images the caller may read, and the marker of the next
+    page (the last of them, when the database filled the page)."""
+
+    images: list[Image]
+    next_marker: str | None

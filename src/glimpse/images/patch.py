@@ -95,11 +95,14 @@ def apply_patch(
     *,
     limits: PatchLimits,
     may: Callable[[str], bool],
+    authorize: Callable[[str], None],
     is_admin: bool,
 ) -> Changes:
     """Apply ``ops`` (already through :func:`check_op`) to ``image`` in memory.
 
-    ``may(rule)`` answers policy questions (publicize_image, communitize_image).
+    ``may(rule)`` answers policy questions (publicize_image, communitize_image);
+    ``authorize(rule)`` raises unless the caller may change the image by that rule. Each
+    operation is checked in Glance's order, so the first refusal decides the answer.
     """
     changes = Changes()
     original = set(image.properties)
@@ -107,7 +110,7 @@ def apply_patch(
     for op in ops:
         name = op.name
         if name == "locations":
-            _locations(op)
+            _locations(op, authorize)
         if op.op == "replace" and name == "owner" and not is_admin:
             raise Forbidden("Owner can't be updated by non admin.")
         if name == "visibility" and op.op != "remove":
@@ -116,6 +119,7 @@ def apply_patch(
                 raise Forbidden("You are not authorized to complete publicize_image action.")
             if op.value == "community" and not may("communitize_image"):
                 raise Forbidden("You are not authorized to complete communitize_image action.")
+        authorize("modify_image")
 
         present = name in PATCH_BASE or name in properties
         if op.op == "remove":
@@ -150,10 +154,12 @@ def apply_patch(
     return changes
 
 
-def _locations(op: PatchOp) -> None:
-    """Location edits need ``show_multiple_locations``, which glimpse does not offer."""
+def _locations(op: PatchOp, authorize: Callable[[str], None]) -> None:
+    """Location edits need ``show_multiple_locations``, which glimpse does not offer;
+    Glance asks their policy first."""
     if op.op == "replace" and not op.value:
         raise Forbidden("Cannot set locations to empty list.")
+    authorize("delete_image_location" if op.op == "remove" else "set_image_location")
     verb = {"add": "add", "remove": "remove", "replace": "update"}[op.op]
     raise Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
 

@@ -28,7 +28,7 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
-from glimpse.images.listing import ImageQuery
+from glimpse.images.listing import ImagePage, ImageQuery
 from glimpse.images.model import Image, Location, utcnow
 from glimpse.images.patch import (
     PatchLimits,
@@ -45,20 +45,18 @@ from glimpse.store.registry import StoreRegistry
 log = logging.getLogger(__name__)
 
 
-def policy_target(image: Image, context: RequestContext, repo: Repository) -> dict[str, Any]:
-    """What oslo.policy rules see of an image (Glance's ImageTarget)."""
-    member_id = None
-    if (
-        image.visibility == "shared"
-        and context.project_id is not None
-        and image.owner != context.project_id
-        and repo.is_member(image.id, context.project_id)
-    ):
-        member_id = context.project_id
+def policy_target(image: Image, context: RequestContext) -> dict[str, Any]:
+    """What oslo.policy rules see of an image (Glance's ImageTarget).
+
+    ``member_id`` is the caller's project whenever the image is ``shared`` and not the
+    caller's own, as in Glance: such an image is only ever checked once it was found
+    visible, i.e. through a membership (or by an admin), so no membership is looked up.
+    """
+    shared_with_caller = image.visibility == "shared" and image.owner != context.project_id
     return {
         "project_id": image.owner,
         "owner": image.owner,
-        "member_id": member_id,
+        "member_id": context.project_id if shared_with_caller else None,
         "visibility": image.visibility,
     }
 
@@ -81,24 +79,40 @@ class ImageService:
 
     # ------------------------------------------------------------ shared checks
 
-    def visible_image(
+    def found_image(
         self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
     ) -> Image:
-        """The image if this caller may see it; 404 otherwise (never 403: an image the
-        caller cannot see does not exist for them)."""
+        """The image if the caller's project may see it (Glance's database rules), else
+        404. No policy yet: Glance asks ``get_image`` only where a call needs it."""
         image = repo.get_image(image_id, for_update=for_update)
         if image is None or not repo.can_see(image, context.viewer):
             raise NotFound(f"No image found with ID {image_id}")
-        if not self.policy.allows("get_image", context, policy_target(image, context, repo)):
-            raise NotFound(f"No image found with ID {image_id}")
         return image
 
-    def authorize_change(
-        self, repo: Repository, context: RequestContext, rule: str, image: Image
-    ) -> None:
-        """403 unless the policy rule passes and the caller owns the image (or is admin)."""
-        self.policy.require(rule, context, policy_target(image, context, repo))
-        if not context.is_admin and image.owner != context.project_id:
+    def visible_image(
+        self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
+    ) -> Image:
+        """The image if this caller may see it and read it (``get_image``); 404 otherwise
+        (never 403: an image the caller cannot see does not exist for them)."""
+        image = self.found_image(repo, context, image_id, for_update=for_update)
+        self.enforce(context, "get_image", image)
+        return image
+
+    def enforce(self, context: RequestContext, rule: str, image: Image) -> None:
+        """Glance's image policy check: 403 when ``rule`` refuses, but 404 when the caller
+        may not ``get_image`` either (the image does not exist for them)."""
+        target = policy_target(image, context)
+        if self.policy.allows(rule, context, target):
+            return
+        if rule == "get_image" or not self.policy.allows("get_image", context, target):
+            raise NotFound(f"No image found with ID {image.id}")
+        raise Forbidden(f"You are not authorized to complete {rule} action.")
+
+    def authorize_change(self, context: RequestContext, rule: str, image: Image) -> None:
+        """:meth:`enforce`, then ownership: only the owner (or an admin) changes an image,
+        and an image without an owner belongs to no caller (Glance's database layer)."""
+        self.enforce(context, rule, image)
+        if not context.is_admin and (image.owner is None or image.owner != context.project_id):
             raise Forbidden(f"You are not permitted to {rule.replace('_', ' ')} this image.")
 
     # ------------------------------------------------------------------ create
@@ -170,21 +184,33 @@ class ImageService:
     async def get(self, context: RequestContext, image_id: str) -> Image:
         return await self.db.read(lambda repo: self.visible_image(repo, context, image_id))
 
-    async def list_images(self, context: RequestContext, query: ImageQuery) -> list[Image]:
-        if not self.policy.allows(
-            "get_images",
-            context,
-            {"project_id": context.project_id, "owner": context.project_id},
-        ):
+    async def list_images(self, context: RequestContext, query: ImageQuery) -> ImagePage:
+        if not self.policy.allows("get_images", context, {"project_id": context.project_id}):
             raise Forbidden("You are not authorized to complete get_images action.")
 
-        def work(repo: Repository) -> list[Image]:
+        def work(repo: Repository) -> ImagePage:
             marker = None
             if query.marker is not None:
                 marker = repo.get_image(query.marker)
                 if marker is None or not repo.can_see(marker, context.viewer):
                     raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
-            return repo.list_images(query, context.viewer, marker)
+            found = repo.list_images(query, context.viewer, marker)
+            # as Glance, each image is also held to get_image (an operator's policy may
+            # be narrower than what the database shows), and the next page starts after
+            # the last image kept, if the database filled this one
+            decisions: dict[tuple[str | None, str], bool] = {}
+            readable = []
+            for image in found:
+                # owner and visibility make the whole target: one check for each pair
+                key = (image.owner, image.visibility)
+                allowed = decisions.get(key)
+                if allowed is None:
+                    target = policy_target(image, context)
+                    allowed = decisions[key] = self.policy.allows("get_image", context, target)
+                if allowed:
+                    readable.append(image)
+            full = len(found) == query.limit
+            return ImagePage(readable, readable[-1].id if readable and full else None)
 
         return await self.db.read(work)
 
@@ -199,16 +225,16 @@ class ImageService:
         limits = PatchLimits(self.settings.image_property_quota, self.settings.image_tag_quota)
 
         def work(repo: Repository) -> Image:
-            image = self.visible_image(repo, context, image_id, for_update=True)
+            image = self.found_image(repo, context, image_id, for_update=True)
             if not ops:
-                return image  # Glance checks ownership per operation: none, no check
-            self.authorize_change(repo, context, "modify_image", image)
-            target = policy_target(image, context, repo)
+                return image  # Glance asks each operation's rules: none, no check at all
+            target = policy_target(image, context)
             changes = apply_patch(
                 image,
                 ops,
                 limits=limits,
                 may=lambda rule: self.policy.allows(rule, context, target),
+                authorize=lambda rule: self.authorize_change(context, rule, image),
                 is_admin=context.is_admin,
             )
             if changes.empty:
@@ -229,8 +255,8 @@ class ImageService:
 
     async def delete(self, context: RequestContext, image_id: str) -> None:
         def work(repo: Repository) -> list[Location]:
-            image = self.visible_image(repo, context, image_id, for_update=True)
-            self.authorize_change(repo, context, "delete_image", image)
+            image = self.found_image(repo, context, image_id, for_update=True)
+            self.authorize_change(context, "delete_image", image)
             if image.protected:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             locations = repo.remove_locations(image_id)
@@ -257,8 +283,8 @@ class ImageService:
             raise BadRequest("Tag is longer than 255 characters.")
 
         def work(repo: Repository) -> None:
-            image = self.visible_image(repo, context, image_id, for_update=True)
-            self.authorize_change(repo, context, "modify_image", image)
+            image = self.found_image(repo, context, image_id, for_update=True)
+            self.authorize_change(context, "modify_image", image)
             # a tag already there adds nothing, but the image is still saved (Glance)
             if tag not in image.tags:
                 if not within_quota(len(image.tags) + 1, self.settings.image_tag_quota):
@@ -272,8 +298,8 @@ class ImageService:
 
     async def remove_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
         def work(repo: Repository) -> None:
-            image = self.visible_image(repo, context, image_id, for_update=True)
-            self.authorize_change(repo, context, "modify_image", image)
+            image = self.found_image(repo, context, image_id, for_update=True)
+            self.authorize_change(context, "modify_image", image)
             if not repo.remove_tag(image_id, tag):
                 raise NotFound(f"Tag {tag} not found.")
             repo.update_image(image_id, {"updated_at": utcnow()})
@@ -292,8 +318,8 @@ class ImageService:
         self, context: RequestContext, image_id: str, rule: str, source: Status, target: Status
     ) -> None:
         def work(repo: Repository) -> None:
-            image = self.visible_image(repo, context, image_id, for_update=True)
-            self.authorize_change(repo, context, rule, image)
+            image = self.found_image(repo, context, image_id, for_update=True)
+            self.authorize_change(context, rule, image)
             if image.status == target:
                 return  # already there: Glance answers 204 and changes nothing
             if image.status != source or not repo.update_image(

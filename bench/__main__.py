@@ -4,6 +4,10 @@ glimpse in one run, then the comparison table and ``bench/results/latest.json``.
 Each workload starts from freshly emptied and restarted servers; the two servers take
 turns going first from one workload to the next, so slow phases of a shared machine do
 not always fall on the same one.
+
+Workload ``auth`` sets glimpse's identity modes against its own noauth, not against
+Glance: it runs last, once Glance is left as it was found, and ``--only auth`` does not
+start or touch Glance at all.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.client import ImageClient
+from bench.auth import AuthResult
+from bench.auth import run as run_auth
+from bench.client import ImageClient, loop_factory
 from bench.measure import client_cpu_seconds
 from bench.plan import FULL, QUICK, Plan
-from bench.report import compare, row_json, table, write_json
+from bench.report import auth_table, compare, row_json, table, write_json
 from bench.servers import BENCH_DIR, GlanceServer, GlimpseServer, Server
 from bench.workloads import WORKLOADS, Figure, Outcome, Workload
 
@@ -32,31 +38,29 @@ def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+SELF = ("auth",)  # workloads that set glimpse against itself, without Glance
+ALL = (*WORKLOADS, *SELF)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures")
     p.add_argument(
         "--only", action="append", metavar="NAME",
-        help=f"run only these workloads (repeat or comma-separate): {', '.join(WORKLOADS)}",
+        help=f"run only these workloads (repeat or comma-separate): {', '.join(ALL)}",
     )  # fmt: skip
     p.add_argument("--target", choices=("both", "glimpse", "glance"), default="both")
     p.add_argument("--glance-port", type=int, default=9299)
     p.add_argument("--results", type=Path, default=BENCH_DIR / "results")
     args = p.parse_args(argv)
     names = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
-    unknown = [n for n in names if n not in WORKLOADS]
+    unknown = [n for n in names if n not in ALL]
     if unknown:
-        p.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    args.workloads = names or list(WORKLOADS)
+        p.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    if args.target == "glance" and any(n in SELF for n in names):
+        p.error(f"{', '.join(SELF)} measures glimpse only: not with --target glance")
+    args.workloads = names or list(WORKLOADS if args.target == "glance" else ALL)
     return args
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def run_one(workload: Workload, server: Server, plan: Plan) -> tuple[Outcome, ImageClient]:
@@ -139,22 +143,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     if load_before[0] > 1.0:
         say(f"load average {load_before[0]:.2f}: the machine is busy, figures will be noisy")
-    servers = build_servers(args)
+    peer = [name for name in args.workloads if name in WORKLOADS]
+    servers = build_servers(args) if peer else {}  # no Glance unless a workload needs it
     if servers is None:
         return 2
     client_cpu0 = client_cpu_seconds()
+    results: Results = {}
+    details: Details = {}
     try:
-        results, details = run_workloads(servers, args.workloads, plan)
+        if peer:
+            results, details = run_workloads(servers, peer, plan)
         described = {name: server.describe() for name, server in servers.items()}
     finally:
         for server in servers.values():
             server.finish()
+    auth: AuthResult | None = None
+    if "auth" in args.workloads:
+        auth = run_auth(plan, args.results, say)
+        details["auth"] = auth.details
 
+    smoke = " (SMOKE RUN: sizes too small to quote)" if args.quick else ""
     rows = compare(results)
-    print()
-    print(f"glimpse vs OpenStack Glance — {plan.name} plan"
-          + (" (SMOKE RUN: sizes too small to quote)" if args.quick else ""))  # fmt: skip
-    print(table(rows))
+    if rows:
+        print()
+        print(f"glimpse vs OpenStack Glance — {plan.name} plan{smoke}")
+        print(table(rows))
+    if auth is not None:
+        print()
+        print(f"the cost of authentication: glimpse against its own noauth — {plan.name} "
+              f"plan{smoke}")  # fmt: skip
+        print(auth_table(auth.rows))
     problems = _problems(details)
     if problems:
         print("\nproblems seen:")
@@ -174,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "servers": described,
         "comparison": [row_json(row) for row in rows],
+        "auth": auth.document if auth is not None else None,
         "details": details,
     }
     stamp = started.strftime("%Y%m%dT%H%M%SZ") + f"-{plan.name}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,10 +27,21 @@ EXPECTED = {"create": 201, "get": 200, "patch": 200, "delete": 204, "list": 200,
             "upload": 204, "download": 200, "show": 200}  # fmt: skip
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 class ImageClient:
-    def __init__(self, base_url: str, connections: int = 64) -> None:
+    def __init__(
+        self, base_url: str, connections: int = 64, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.connections = connections
+        self.headers = dict(headers or {})  # on every request: a token, identity headers
         self.failures: Counter[str] = Counter()
         self.failure_samples: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -38,7 +49,7 @@ class ImageClient:
     async def __aenter__(self) -> ImageClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.connections, use_dns_cache=False),
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **self.headers},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300),
             auto_decompress=False,
             # larger than the 64 KiB default: fewer wake-ups per download; much larger

@@ -21,6 +21,10 @@ class Plan:
     list_requests: tuple[tuple[int, int], ...]  # (limit, number of requests)
     list_concurrency: int
     rss_sizes: tuple[int, ...]  # workload "rss": one upload of each size
+    auth_rounds: int  # workload "auth": rounds, each running every identity mode once
+    auth_ops: int  # per round and mode: creates, then a GET of each
+    auth_lists: int  # per round and mode: GET /v2/images?limit=25
+    auth_concurrency: int
 
 
 FULL = Plan(
@@ -34,6 +38,10 @@ FULL = Plan(
     list_requests=((25, 200), (1000, 40)),
     list_concurrency=4,
     rss_sizes=(GiB, 4 * GiB),
+    auth_rounds=6,  # each mode twice in each place of the order
+    auth_ops=2000,
+    auth_lists=1000,
+    auth_concurrency=16,
 )
 
 QUICK = Plan(
@@ -47,6 +55,10 @@ QUICK = Plan(
     list_requests=((25, 40), (1000, 10)),
     list_concurrency=4,
     rss_sizes=(64 * MiB, 256 * MiB),
+    auth_rounds=2,
+    auth_ops=200,
+    auth_lists=100,
+    auth_concurrency=16,
 )
 
 

@@ -1,15 +1,18 @@
 """Glance and glimpse side by side: the table printed at the end of a run, the targets
-from the issue with PASS/MISS, and the JSON written to ``bench/results/``."""
+from the issue with PASS/MISS, and the JSON written to ``bench/results/``; and the table of
+workload ``auth`` (glimpse's identity modes against its own noauth)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.auth import TARGET as AUTH_TARGET
+from bench.auth import AuthRow
 from bench.workloads import Figure
 
 
@@ -111,8 +114,40 @@ def table(rows: list[Row]) -> str:
             (label, row.figure.unit, _number(row.glance), _number(row.glimpse),
              ratio, target, row.verdict)
         )  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    right = {2, 3, 4}  # numbers line up on the right
+    out = _aligned(lines, right={2, 3, 4})
+    out.append("ratio: > 1 means glimpse is better (throughput glimpse/Glance; latency, CPU")
+    out.append("and memory Glance/glimpse)")
+    return "\n".join(out)
+
+
+def auth_table(rows: list[AuthRow]) -> str:
+    """Workload ``auth``: each identity mode's figures and its req/s against noauth's."""
+    header = ("operation", "mode", "req/s", "p50 ms", "p99 ms", "CPU ms/req",
+              "vs noauth", "per round", "target", "verdict")  # fmt: skip
+    lines = [header]
+    previous = ""
+    for row in rows:
+        label = row.op if row.op != previous else ""
+        previous = row.op
+        f = row.figures
+        ratios = row.round_ratios
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+        lines.append(
+            (label, row.mode, _number(f.rps), _number(f.ms(50)), _number(f.ms(99)),
+             _number(f.cpu_ms), f"{row.ratio:.2f}x" if row.ratio is not None else "—",
+             spread, "" if row.mode == "noauth" else f"≥ {AUTH_TARGET:g}x", row.verdict)
+        )  # fmt: skip
+    out = _aligned(lines, right={2, 3, 4, 5, 6, 7})
+    out.append("vs noauth: req/s of the mode / req/s of noauth, pooled over the rounds (per")
+    out.append("round: the lowest and highest of the same ratio in single rounds); CPU: the")
+    out.append("server's user + system time per request")
+    return "\n".join(out)
+
+
+def _aligned(lines: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """Columns padded to their widest cell (``right``: numbers, aligned right), with a
+    rule under the header."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = []
     for n, line in enumerate(lines):
         cells = [
@@ -122,9 +157,7 @@ def table(rows: list[Row]) -> str:
         out.append("  ".join(cells).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
-    out.append("ratio: > 1 means glimpse is better (throughput glimpse/Glance; latency, CPU")
-    out.append("and memory Glance/glimpse)")
-    return "\n".join(out)
+    return out
 
 
 def row_json(row: Row) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -208,12 +209,16 @@ class GlanceServer(Server):
 class GlimpseServer(Server):
     name = "glimpse"
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, settings: Mapping[str, str] | None = None) -> None:
         self.log_path = log_path  # every start of this run appends to it
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_bytes(b"")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # GLIMPSE_* that make this instance what it is (workload "auth": its identity
+        # mode); they win over the caller's
+        self.settings = dict(settings or {})
+        self.env: dict[str, str] = {}  # of the running server (its CLI needs the same)
         self.data_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -222,8 +227,10 @@ class GlimpseServer(Server):
         self.stop()
         self.data_dir = Path(tempfile.mkdtemp(prefix="glimpse-bench-"))
         # GLIMPSE_* set by the caller (e.g. GLIMPSE_WORKERS) pass through; these do not
-        env = {
+        self.env = env = {
+            "GLIMPSE_AUTH_MODE": "noauth",  # Glance's peer runs unauthenticated too
             **os.environ,
+            **self.settings,
             "GLIMPSE_DATA_DIR": str(self.data_dir),
             "GLIMPSE_HOST": "127.0.0.1",
             "GLIMPSE_PORT": str(self.port),
@@ -272,9 +279,11 @@ class GlimpseServer(Server):
             "server": f"glimpse {commit or '(unknown commit)'} (SQLite, file store)",
             "url": self.url,
             "workers": int(os.environ.get("GLIMPSE_WORKERS", "1")),
+            "auth_mode": self.env.get("GLIMPSE_AUTH_MODE", "noauth"),
             "log": str(self.log_path),
         }
 
     def problems(self) -> list[str]:
-        # the start-up warning about noauth is expected here
-        return _log_problems(self.log_path, self._log_offset, _WARNINGS_UP, ignore=("noauth",))
+        # expected at start: the warning about noauth, the built-in identity's first admin
+        expected = ("noauth", "built-in identity, first start")
+        return _log_problems(self.log_path, self._log_offset, _WARNINGS_UP, ignore=expected)

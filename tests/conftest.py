@@ -102,6 +102,9 @@ def make_settings(database_url: str, data_dir: Path) -> Any:
             "database_url": database_url,
             "data_dir": data_dir,
             "upload_buffer_size": 1 << 20,
+            # the API tests speak for callers with noauth's identity headers; the
+            # identity modes have their own tests (tests/auth)
+            "auth_mode": "noauth",
             **overrides,
         }
         return Settings(**values)

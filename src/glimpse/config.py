@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # builtin: glimpse's own Keystone-compatible identity (users, projects, roles and
     #   tokens in its database, served under /identity/v3); keystone: tokens validated
     #   by a Keystone; noauth: trust everyone (tests only; logged loudly at start).
-    auth_mode: Literal["builtin", "keystone", "noauth"] = "noauth"
+    auth_mode: Literal["builtin", "keystone", "noauth"] = "builtin"
     # oslo.policy: an operator's policy.yaml (Glance's rule names); secure-RBAC defaults
     # unless enforce_new_defaults is false (default: true, except in noauth mode, which
     # runs with Glance's legacy defaults as its unauthenticated pipeline does)

@@ -36,6 +36,7 @@ class ServerProcess:
             "GLIMPSE_HOST": "127.0.0.1",
             "GLIMPSE_PORT": str(self.port),
             "GLIMPSE_WORKERS": str(workers),
+            "GLIMPSE_AUTH_MODE": "noauth",  # unless the test asks for an identity mode
             **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None

@@ -103,6 +103,13 @@ class Policy:
             self._enforcer.load_rules()
         except Exception as exc:  # yaml/json syntax, bad check strings
             raise ConfigurationError(f"policy_file {policy_file} cannot be used: {exc}") from exc
+        for name, rule in self._enforcer.file_rules.items():
+            # oslo.policy turns a check string it cannot parse into "deny" and logs it;
+            # an operator is better served by a refusal to start
+            if str(rule.check) == "!" and rule.check_str.strip() != "!":
+                raise ConfigurationError(
+                    f"policy_file {policy_file}: rule {name!r} cannot be parsed: {rule.check_str!r}"
+                )
         unknown = set(self._enforcer.file_rules) - set(self._enforcer.registered_rules)
         if unknown:
             log.warning(

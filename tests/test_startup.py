@@ -1,0 +1,55 @@
+"""``glimpse serve`` refuses to start on settings that cannot work, and says why."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "glimpse", "serve", "--port", "9"],
+        env={**os.environ, "GLIMPSE_DATA_DIR": str(tmp_path / "data"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'get_image: "role:reader and (\n',  # YAML that does not parse
+        "get_image: [unclosed\n",
+        '"get_image": "role:reader and and"\n',  # a check string that does not parse
+    ],
+)
+def test_broken_policy_file_stops_start_up(tmp_path: Path, text: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    done = serve(tmp_path, GLIMPSE_POLICY_FILE=str(policy))
+    assert done.returncode == 2
+    assert "cannot start" in done.stderr
+    assert str(policy) in done.stderr
+
+
+def test_missing_policy_file_stops_start_up(tmp_path: Path) -> None:
+    done = serve(tmp_path, GLIMPSE_POLICY_FILE=str(tmp_path / "nope.yaml"))
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr
+
+
+def test_keystone_mode_needs_its_settings(tmp_path: Path) -> None:
+    done = serve(tmp_path, GLIMPSE_AUTH_MODE="keystone")
+    assert done.returncode == 2
+    assert "keystone_auth_url" in done.stderr
+
+
+def test_unknown_auth_mode_is_refused(tmp_path: Path) -> None:
+    done = serve(tmp_path, GLIMPSE_AUTH_MODE="ldap")
+    assert done.returncode == 2
+    assert "auth_mode" in done.stderr

@@ -31,7 +31,7 @@ from keystoneauth1.adapter import Adapter
 from keystoneauth1.identity import v3
 from keystoneauth1.session import Session
 
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import ServerProcess, free_port, wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYSTONE_SH = ROOT / ".ci" / "keystone" / "keystone.sh"
@@ -176,18 +176,11 @@ class KeystoneInstance:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"keystone exited early: {self.log()}")
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"keystone did not answer on {self.url}: {self.log()}")
+        try:
+            wait_until_answers(self._process, self.url, 60, self.log)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"keystone: {exc}") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -19,6 +20,24 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until_answers(
+    process: subprocess.Popen[bytes], url: str, timeout: float, log: Callable[[], str]
+) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError (with the log) if the process exits
+    first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early:\n{log()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"did not answer {url} within {timeout}s:\n{log()}")
 
 
 class ServerProcess:
@@ -50,18 +69,11 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"glimpse exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthcheck", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"glimpse did not answer within {timeout}s:\n{self.log()}")
+        try:
+            wait_until_answers(self._process, f"{self.url}/healthcheck", timeout, self.log)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"glimpse: {exc}") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

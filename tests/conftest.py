@@ -27,6 +27,7 @@ from glimpse.config import Settings
 from glimpse.db import migrate
 from glimpse.db.tables import metadata
 from tests.support.server import ServerProcess
+from tests.support.stored import Stored
 
 # the Keystone-mode fixtures (keystone, glimpse_keystone, as_user)
 pytest_plugins = ["tests.support.keystone"]
@@ -113,6 +114,12 @@ def make_settings(database_url: str, data_dir: Path) -> Any:
 
 
 @pytest.fixture
+def stored(make_settings: Any) -> Stored:
+    """What the stores of the in-process app hold (asked through the store protocol)."""
+    return Stored(make_settings())
+
+
+@pytest.fixture
 async def make_client(make_settings: Any) -> AsyncIterator[Any]:
     """Build an in-process app (with its own settings) and an HTTP client for it."""
     made: list[tuple[Glimpse, httpx.AsyncClient]] = []
@@ -158,10 +165,11 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture
 def live(server: ServerProcess, make_settings: Any) -> Iterator[httpx.Client]:
-    """An HTTP client for the real server, on an emptied database."""
+    """An HTTP client for the real server, on an emptied database and stores."""
     app = Glimpse(make_settings())
     wipe(app)
     app.db.close()
+    Stored.of_server(server).remove_everything()
     with httpx.Client(
         base_url=server.url, headers={"Accept": "application/json"}, timeout=60
     ) as http:

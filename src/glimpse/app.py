@@ -19,29 +19,33 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from glimpse.api.bodies import CONTEXT_KEY
 from glimpse.api.discovery import DiscoveryApi
-from glimpse.api.errors import error_response, render_error
-from glimpse.api.http import CONTEXT_KEY
-from glimpse.api.identity import IdentityApi
-from glimpse.api.image_data import ImageDataApi
-from glimpse.api.images import ImagesApi
-from glimpse.api.members import MembersApi
+from glimpse.api.errors import HeaderTooLarge, error_response, render_error, status_of
+from glimpse.api.identity.routes import IdentityApi
+from glimpse.api.images.data import ImageDataApi
+from glimpse.api.images.members import MembersApi
+from glimpse.api.images.records import ImagesApi
 from glimpse.api.routing import Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.versions import negotiate, versions_response
-from glimpse.auth import build_authenticator
 from glimpse.auth.base import Authenticator
-from glimpse.auth.builtin.authenticator import BuiltinAuth
-from glimpse.auth.context import RequestContext
+from glimpse.auth.noauth import NoAuth
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.db.engine import Database
-from glimpse.errors import GlimpseError, HeaderTooLarge, Unauthorized
-from glimpse.images.data import ImageData
+from glimpse.errors import GlimpseError, NotAuthenticated
+from glimpse.identity.authenticator import BuiltinAuth
+from glimpse.image_data.download import ImageDownload
+from glimpse.image_data.housekeeping import Housekeeping
+from glimpse.image_data.upload import ImageUpload
 from glimpse.images.members import MemberService
+from glimpse.images.policies import RULES as IMAGE_RULES
+from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
-from glimpse.store.registry import build_stores
+from glimpse.model.context import RequestContext
+from glimpse.stores.registry import build_stores
 
 log = logging.getLogger("glimpse")
 
@@ -49,34 +53,58 @@ log = logging.getLogger("glimpse")
 HOUSEKEEPING_SECONDS = 30.0
 
 
+def build_authenticator(settings: Settings, db: Database) -> Authenticator:
+    """The authenticator of the configured identity mode."""
+    if settings.auth_mode == "noauth":
+        return NoAuth()
+    if settings.auth_mode == "keystone":
+        # only then: keystoneauth1 costs every worker memory
+        from glimpse.auth.keystone import KeystoneAuthenticator
+
+        return KeystoneAuthenticator(settings)
+    return BuiltinAuth(settings, db)
+
+
+def build_policy(settings: Settings) -> Policy:
+    """oslo.policy with every capability's rules and the operator's policy file."""
+    return Policy(
+        IMAGE_RULES,
+        legacy_defaults=not settings.new_policy_defaults,
+        policy_file=settings.policy_file,
+    )
+
+
 class Glimpse:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
+        self.stores = build_stores(settings)
         self.schemas = Schemas(
             disk_formats=settings.disk_formats, container_formats=settings.container_formats
         )
-        self.policy = Policy(
-            legacy_defaults=not settings.new_policy_defaults, policy_file=settings.policy_file
-        )
+        self.policy = build_policy(settings)
+        removal = DataRemoval(self.db, self.stores)
         self.images = ImageService(
             db=self.db,
-            stores=build_stores(settings),
+            removal=removal,
             policy=self.policy,
             schemas=self.schemas,
             settings=settings,
         )
-        self.data = ImageData(self.images)
+        self.housekeeping = Housekeeping(self.db, removal)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)
         # built-in identity: glimpse is also the Keystone its clients log in to
         self.identity_api: IdentityApi | None = None
         if isinstance(self.authenticator, BuiltinAuth):
             self.identity_api = IdentityApi(self.authenticator.identity, settings)
         self.router = Router()
+        uploads = ImageUpload(
+            images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
+        )
         for api in (
             ImagesApi(self.images, settings),
-            ImageDataApi(self.data),
-            MembersApi(MemberService(self.images)),
+            ImageDataApi(uploads, ImageDownload(images=self.images, stores=self.stores)),
+            MembersApi(MemberService(self.images, self.db)),
             SchemasApi(self.schemas),
             DiscoveryApi(settings),
         ):
@@ -121,8 +149,9 @@ class Glimpse:
         except GlimpseError as exc:
             if started:
                 raise
-            if exc.status_code >= 500:
-                log.warning("%s %s: %s", request_id, exc.status_code, exc.message)
+            status_code = status_of(exc)[0]
+            if status_code >= 500:
+                log.warning("%s %s: %s", request_id, status_code, exc.message)
             await error_response(exc, headers.get("accept"))(scope, receive, send_with_id)
         except ClientDisconnect:
             # the client left mid-request; whatever it started was undone on the way out
@@ -148,8 +177,7 @@ class Glimpse:
             return await self.identity_api.respond(scope, receive, send)
         routed, status = negotiate(path, headers.get("accept", ""))
         if routed is None:
-            base = self.settings.public_endpoint or str(Request(scope).base_url)
-            return versions_response(base, status)
+            return versions_response(self.settings.public_url(str(Request(scope).base_url)), status)
         scope = {**scope, "path": routed}
         scope[CONTEXT_KEY] = await self._who_is_asking(headers, request_id)
         return await self.router.dispatch(Request(scope, receive, send))
@@ -157,7 +185,7 @@ class Glimpse:
     async def _who_is_asking(self, headers: Headers, request_id: str) -> RequestContext:
         try:
             return await self.authenticator.authenticate(headers, request_id)
-        except Unauthorized as exc:
+        except NotAuthenticated as exc:
             challenge = self.authenticator.www_authenticate
             if challenge:
                 exc.headers.setdefault("WWW-Authenticate", challenge)
@@ -204,8 +232,7 @@ class Glimpse:
     async def _housekeep(self) -> None:
         while True:
             try:
-                await self.data.reap_expired_uploads()
-                await self.data.delete_orphans()
+                await self.housekeeping.run_once()
                 if self.identity_api is not None:
                     await self.identity_api.identity.purge_expired_revocations()
             except Exception:

@@ -1,7 +1,16 @@
 """One typed settings object: defaults (Glance's), a TOML file, then GLIMPSE_* variables.
 
 The TOML file is named by ``GLIMPSE_CONFIG`` (or ``glimpse serve --config``); keys are the
-field names below, at top level. Every field can also be set as ``GLIMPSE_<FIELD>``.
+field names below, at top level, and stores are tables of their own::
+
+    default_store = "fast"
+
+    [stores.fast]
+    type = "file"
+    directory = "/srv/glimpse/fast"
+
+Every field can also be set as ``GLIMPSE_<FIELD>`` (``GLIMPSE_STORES`` takes JSON). This
+module imports nothing of glimpse: every other one may use it.
 """
 
 from __future__ import annotations
@@ -9,9 +18,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +33,7 @@ DEFAULT_DISK_FORMATS = [
     "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
 ]  # fmt: skip
 
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
 
@@ -41,6 +51,27 @@ def parse_size(text: str | int) -> int:
             f"invalid size {text!r}: expected a number optionally followed by B/KB/MB/GB/TB"
         )
     return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
+
+
+class FileStoreSettings(BaseModel):
+    """A store of image files in one directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["file"] = "file"
+    directory: Path
+    # fsync image files before the image becomes active (durable across power loss)
+    fsync: bool = True
+    # write whole blocks with O_DIRECT (falls back by itself where unsupported)
+    direct_io: bool = True
+
+
+# one member per store type; the `type` key of a section picks it
+StoreSettings = Annotated[FileStoreSettings, Field(discriminator="type")]
+
+# the name of the one store the flat file_store_* settings describe
+FLAT_STORE_NAME = "file"
+_FLAT_STORE_SETTINGS = frozenset({"file_store_dir", "file_store_fsync", "file_store_direct_io"})
 
 
 def default_data_dir() -> Path:
@@ -61,10 +92,13 @@ class Settings(BaseSettings):
     # --- where state lives
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None  # default: sqlite file in data_dir
+    # named stores ([stores.<name>] tables) and the one new data goes to by default
+    # (default: the first); without any, one file store named "file" as described by
+    # the flat file_store_* settings below
+    stores: dict[str, StoreSettings] = {}
+    default_store: str | None = None
     file_store_dir: Path | None = None  # default: data_dir / "images"
-    # fsync image files before the image becomes active (durable across power loss)
     file_store_fsync: bool = True
-    # write whole blocks with O_DIRECT (falls back by itself where unsupported)
     file_store_direct_io: bool = True
 
     # --- who is asking
@@ -135,6 +169,32 @@ class Settings(BaseSettings):
             raise ValueError(f"hashing_algorithm {value!r} is not available in hashlib")
         return value
 
+    @model_validator(mode="after")
+    def _one_way_to_name_stores(self) -> Settings:
+        if self.stores and self.model_fields_set & _FLAT_STORE_SETTINGS:
+            flat = ", ".join(sorted(self.model_fields_set & _FLAT_STORE_SETTINGS))
+            raise ValueError(f"set either [stores.<name>] tables or {flat}, not both")
+        names = list(self.stores) or [FLAT_STORE_NAME]
+        if self.default_store is not None and self.default_store not in names:
+            raise ValueError(
+                f"default_store {self.default_store!r} is not a configured store "
+                f"({', '.join(names)})"
+            )
+        return self
+
+    @property
+    def resolved_stores(self) -> dict[str, StoreSettings]:
+        """Every configured store by name, the default one first."""
+        stores: dict[str, StoreSettings] = dict(self.stores) or {
+            FLAT_STORE_NAME: FileStoreSettings(
+                directory=self.file_store_dir or self.data_dir / "images",
+                fsync=self.file_store_fsync,
+                direct_io=self.file_store_direct_io,
+            )
+        }
+        default = self.default_store or next(iter(stores))
+        return {default: stores[default], **stores}
+
     @property
     def new_policy_defaults(self) -> bool:
         if self.enforce_new_defaults is not None:
@@ -149,9 +209,17 @@ class Settings(BaseSettings):
     def resolved_token_key_file(self) -> Path:
         return self.token_key_file or self.data_dir / "token-keys"
 
-    @property
-    def resolved_file_store_dir(self) -> Path:
-        return self.file_store_dir or self.data_dir / "images"
+    def public_url(self, request_base_url: str | None = None) -> str:
+        """Where clients reach this service, without a trailing slash: the configured
+        ``public_endpoint``; else the URL a request came to; else host and port."""
+        if self.public_endpoint:
+            return self.public_endpoint.rstrip("/")
+        if request_base_url is not None:
+            return request_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def settings_customise_sources(
@@ -171,7 +239,3 @@ class Settings(BaseSettings):
                 )
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)

@@ -1,97 +1,90 @@
-"""The one exception tree of glimpse.
+"""The one exception tree of glimpse, named for what happened.
 
-Every layer raises these; ``api/errors.py`` turns them into Glance's status codes and
-bodies in one place. Each class carries the HTTP status it stands for, so there is no
-second table to keep in step.
+Every layer below HTTP raises these and knows nothing of status codes: ``api/errors.py``
+holds the one table that maps each of them to Glance's status code and body.
 
     GlimpseError
-    ├── BadRequest            400  malformed input, schema failures, bad lengths
-    ├── Unauthorized          401
-    ├── Forbidden             403  policy, read-only attributes, protected images
-    ├── NotFound              404  absent, deleted or invisible
-    ├── MethodNotAllowed      405
-    ├── Conflict              409  wrong status, duplicates, lost races
-    ├── Gone                  410  deleted while its data was uploading
-    ├── RequestEntityTooLarge 413  size cap, quotas
-    ├── UnsupportedMediaType  415
-    ├── RangeNotSatisfiable   416
-    ├── HeaderTooLarge        431
-    └── ServiceUnavailable    503  a store or backend cannot be used right now
+    ├── InvalidInput                malformed input, schema failures, bad lengths
+    ├── NotAuthenticated            no credentials, or bad, expired or revoked ones
+    ├── NotPermitted                policy refusals, read-only or reserved attributes,
+    │   │                           protected images
+    │   └── RefusedInStatus         an action the image's status does not allow
+    ├── NotFound                    absent, deleted or invisible to the caller
+    │   └── DataMissing             a store has no data where the database says it is
+    ├── Conflict                    duplicates, lost races
+    │   └── InvalidStatusTransition the image's status does not allow the change
+    ├── ImageDeleted                deleted while its data was being written
+    ├── LimitExceeded               size cap, quotas, counts of properties, tags, members
+    │   └── StorageFull             a store's media is full
+    ├── DataFormatMismatch          image data that is not what its disk_format says
+    └── BackendUnavailable          a store, Keystone or the identity store cannot be
+        │                           used right now
+        └── StoreUnavailable
 """
 
 from __future__ import annotations
 
 
 class GlimpseError(Exception):
-    status_code = 500
-    title = "Internal Server Error"
-
     def __init__(self, message: str = "", *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # response headers that belong to this error (e.g. WWW-Authenticate on a 401)
         self.headers = headers or {}
 
 
-class BadRequest(GlimpseError):
-    status_code = 400
-    title = "Bad Request"
+class InvalidInput(GlimpseError):
+    """The request itself is wrong: it cannot succeed as sent."""
 
 
-class Unauthorized(GlimpseError):
-    status_code = 401
-    title = "Unauthorized"
+class NotAuthenticated(GlimpseError):
+    """No credentials, or credentials that are not (or no longer) valid."""
 
 
-class Forbidden(GlimpseError):
-    status_code = 403
-    title = "Forbidden"
+class NotPermitted(GlimpseError):
+    """The caller is known but may not do this."""
+
+
+class RefusedInStatus(NotPermitted):
+    """An action the image's current status does not allow (Glance answers these with
+    403, not 409: deactivating a queued image, for one)."""
 
 
 class NotFound(GlimpseError):
-    status_code = 404
-    title = "Not Found"
+    """Absent, deleted, or invisible to the caller (which, for them, is the same)."""
 
 
-class MethodNotAllowed(GlimpseError):
-    status_code = 405
-    title = "Method Not Allowed"
+class DataMissing(NotFound):
+    """A store has no data at a location the database records."""
 
 
 class Conflict(GlimpseError):
-    status_code = 409
-    title = "Conflict"
+    """The request conflicts with the current state: a duplicate, a lost race."""
 
 
-class Gone(GlimpseError):
-    status_code = 410
-    title = "Gone"
+class InvalidStatusTransition(Conflict):
+    """The image's status does not allow this change."""
 
 
-class RequestEntityTooLarge(GlimpseError):
-    status_code = 413
-    title = "Request Entity Too Large"
+class ImageDeleted(GlimpseError):
+    """The image was deleted while its data was being written."""
 
 
-class UnsupportedMediaType(GlimpseError):
-    status_code = 415
-    title = "Unsupported Media Type"
+class LimitExceeded(GlimpseError):
+    """A size cap or quota: image size, storage, properties, tags, members, bodies."""
 
 
-class RangeNotSatisfiable(GlimpseError):
-    status_code = 416
-    title = "Request Range Not Satisfiable"
+class StorageFull(LimitExceeded):
+    """The store's media has no room left."""
 
 
-class HeaderTooLarge(GlimpseError):
-    status_code = 431
-    title = "Request Header Fields Too Large"
+class DataFormatMismatch(GlimpseError):
+    """Image data that is not what its ``disk_format`` says, or unsafe to boot."""
 
 
-class ServiceUnavailable(GlimpseError):
-    status_code = 503
-    title = "Service Unavailable"
+class BackendUnavailable(GlimpseError):
+    """Something glimpse depends on cannot be used right now; retrying may work."""
 
 
-class NotImplementedYet(GlimpseError):
-    status_code = 501
-    title = "Not Implemented"
+class StoreUnavailable(BackendUnavailable):
+    """An image store refused or failed an operation."""

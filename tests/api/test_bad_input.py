@@ -15,7 +15,6 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ import pytest
 
 from tests.support.images import OCTETS, active, create, show, upload
 from tests.support.server import ServerProcess
+from tests.support.stored import Stored
 
 V21 = "application/openstack-images-v2.1-json-patch"
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -59,11 +59,6 @@ async def image_ids(client: httpx.AsyncClient) -> list[str]:
     listed = await client.get("/v2/images", params={"limit": 1000})
     assert listed.status_code == 200
     return [image["id"] for image in listed.json()["images"]]
-
-
-def stored_files(data_dir: Path) -> list[str]:
-    images_dir = data_dir / "images"
-    return sorted(p.name for p in images_dir.iterdir()) if images_dir.exists() else []
 
 
 # ------------------------------------------------------------------------ create
@@ -499,7 +494,7 @@ UPLOAD_CASES = {
 )
 async def test_bad_uploads_leave_the_image_queued(
     client: httpx.AsyncClient,
-    data_dir: Path,
+    stored: Stored,
     headers: dict[str, str],
     body: bytes,
     status: int,
@@ -510,16 +505,16 @@ async def test_bad_uploads_leave_the_image_queued(
     assert response.status_code == status, response.text
     after = await show(client, image["id"])
     assert (after["status"], after["size"], after["checksum"]) == ("queued", None, None)
-    assert stored_files(data_dir) == []
+    assert stored.objects() == set()
     assert (await upload(client, image["id"], body)).status_code == 204
 
 
-async def test_upload_without_formats_is_400(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_upload_without_formats_is_400(client: httpx.AsyncClient, stored: Stored) -> None:
     image = (await client.post("/v2/images", json={})).json()
     response = await upload(client, image["id"], b"data")
     assert response.status_code == 400
     assert (await show(client, image["id"]))["status"] == "queued"
-    assert stored_files(data_dir) == []
+    assert stored.objects() == set()
 
 
 @pytest.mark.parametrize(
@@ -567,11 +562,10 @@ def test_client_gone_mid_upload(
     wait_for_status(live, image_id, "queued")
     # a client that leaves is no server error
     assert "unexpected error" not in server.log()[logged:]
-    images_dir = server.data_dir / "images"
-    assert sorted(images_dir.glob("*.part")) == []
-    assert not (images_dir / image_id).exists()
+    stored = Stored.of_server(server)
+    assert stored.leftovers() == set() and stored.data_of(image_id) is None
     # the image takes a new upload, and keeps exactly it
     retry = live.put(f"/v2/images/{image_id}/file", content=b"whole", headers=OCTETS)
     assert retry.status_code == 204
     assert live.get(f"/v2/images/{image_id}/file").content == b"whole"
-    assert sorted(images_dir.glob("*.part")) == []
+    assert stored.leftovers() == set()

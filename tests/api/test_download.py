@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.images import active, create
+from tests.support.stored import Stored
 
 DATA = os.urandom(3 * (1 << 20) + 12345)
 
@@ -122,14 +123,11 @@ async def test_download_body_is_rejected(client: httpx.AsyncClient) -> None:
     assert response.status_code == 400
 
 
-async def test_missing_data_in_store(client: httpx.AsyncClient, data_dir: object) -> None:
-    """If an operator removed the file behind glimpse's back, the answer is a clean 4xx
+async def test_missing_data_in_store(client: httpx.AsyncClient, stored: Stored) -> None:
+    """If an operator removed the data behind glimpse's back, the answer is a clean 4xx
     (Glance: the store says the data is missing → 204/404), never a hang or a 5xx."""
-    from pathlib import Path
-
     image = await active(client, DATA)
-    assert isinstance(data_dir, Path)
-    (data_dir / "images" / image["id"]).unlink()
+    stored.remove_data_of(image["id"])
     response = await client.get(f"/v2/images/{image['id']}/file")
     assert response.status_code in (204, 404)
 

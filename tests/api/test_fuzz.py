@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote
 
 import httpx
 from hypothesis import HealthCheck, settings
@@ -34,6 +32,7 @@ from sqlalchemy import select
 from glimpse.app import Glimpse
 from glimpse.db.tables import image_locations, image_uploads, images, orphaned_data
 from tests.conftest import wipe
+from tests.support.stored import Stored
 
 V21 = "application/openstack-images-v2.1-json-patch"
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -172,15 +171,8 @@ IMAGE_ROUTES = [
 # ----------------------------------------------------------------- the invariant
 
 
-def _store_path(location: str, store_dir: Path) -> Path:
-    parsed = urlparse(location)
-    path = Path(unquote(parsed.path))
-    assert parsed.scheme == "file" and path.parent == store_dir, location
-    return path
-
-
-def check_consistency(app: Glimpse, store_dir: Path) -> None:
-    """The database and the file store agree, and nothing is left half done."""
+def check_consistency(app: Glimpse, stored: Stored) -> None:
+    """The database and the stores agree, and nothing is left half done."""
     with app.db.engine.connect() as conn:
         rows = conn.execute(
             select(images.c.id, images.c.status, images.c.size, images.c.checksum,
@@ -194,31 +186,21 @@ def check_consistency(app: Glimpse, store_dir: Path) -> None:
     by_image: dict[str, list[str]] = {}
     for image_id, url in locations:
         by_image.setdefault(image_id, []).append(url)
-    referenced: set[Path] = set()
     for row in rows:
         urls = by_image.get(row.id, [])
         assert row.status != "saving", f"image {row.id} left in saving"
         if row.status in ("active", "deactivated"):
             assert not row.deleted
             assert len(urls) == 1, f"image {row.id} ({row.status}) has locations {urls}"
-            path = _store_path(urls[0], store_dir)
-            assert path.is_file(), f"data of {row.status} image {row.id} is missing"
-            data = path.read_bytes()
+            data = stored.data_of(row.id)
+            assert data is not None, f"data of {row.status} image {row.id} is missing"
             assert len(data) == row.size, f"{row.id}: {len(data)} bytes stored, size {row.size}"
             assert hashlib.md5(data, usedforsecurity=False).hexdigest() == row.checksum
             assert hashlib.new(row.os_hash_algo, data).hexdigest() == row.os_hash_value
-            referenced.add(path)
         else:
             assert not urls, f"image {row.id} ({row.status}) still has locations {urls}"
-            assert not (store_dir / row.id).exists(), f"{row.status} image {row.id} has data"
-    on_disk = set(store_dir.iterdir()) if store_dir.exists() else set()
-    partial = sorted(p.name for p in on_disk if p.name.endswith(".part"))
-    assert not partial, f"partial uploads left in the store: {partial}"
-    unreferenced = sorted(p.name for p in on_disk - referenced)
-    assert not unreferenced, f"files no image points to: {unreferenced}"
-
-
-# ------------------------------------------------------------------- the machine
+    leftovers = stored.leftovers()
+    assert not leftovers, f"data no image points to (partial or abandoned): {leftovers}"
 
 
 def has_images(machine: ApiSequence) -> bool:
@@ -231,13 +213,13 @@ class ApiSequence(RuleBasedStateMachine):
     app: Glimpse
     client: httpx.AsyncClient
     loop: asyncio.AbstractEventLoop
-    store_dir: Path
+    stored: Stored
 
     def __init__(self) -> None:
         super().__init__()
         # every sequence starts from nothing, so that a failure replays the same way
         wipe(self.app)
-        shutil.rmtree(self.store_dir, ignore_errors=True)
+        self.stored.remove_everything()
         self.ids: list[str] = []  # every image created, deleted ones included
         self.uploaded: dict[str, bytes] = {}
 
@@ -409,7 +391,7 @@ class ApiSequence(RuleBasedStateMachine):
         self.call(method, f"/v2/images/{quote(ref, safe='')}{suffix}", content=body)
 
     def teardown(self) -> None:
-        check_consistency(self.app, self.store_dir)
+        check_consistency(self.app, self.stored)
 
 
 def test_random_call_sequences(make_settings: Any) -> None:
@@ -432,7 +414,7 @@ def test_random_call_sequences(make_settings: Any) -> None:
     ApiSequence.app = app
     ApiSequence.client = client
     ApiSequence.loop = loop
-    ApiSequence.store_dir = app.settings.resolved_file_store_dir
+    ApiSequence.stored = Stored(app.settings)
     try:
         run_state_machine_as_test(
             ApiSequence,

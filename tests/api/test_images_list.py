@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from glimpse.images.model import Image
+from glimpse.model.images import Image
 from tests.support.records import (
     Records,
     create_image,

@@ -23,20 +23,17 @@ import pytest
 from tests.support.disk_images import qcow2
 from tests.support.images import OCTETS, active, create, show, upload
 from tests.support.server import ServerProcess
+from tests.support.stored import Stored
 
 
-def part_files(images_dir: Path) -> list[Path]:
-    return sorted(images_dir.glob("*.part")) if images_dir.exists() else []
-
-
-async def assert_reset(client: httpx.AsyncClient, image_id: str, data_dir: Path) -> None:
+async def assert_reset(client: httpx.AsyncClient, image_id: str, stored: Stored) -> None:
     """After a failed upload: back to queued, no data recorded, no bytes left behind."""
     image = await show(client, image_id)
     assert image["status"] == "queued"
     assert image["size"] is None
     assert image["checksum"] is None
-    assert part_files(data_dir / "images") == []
-    assert not (data_dir / "images" / image_id).exists()
+    assert stored.data_of(image_id) is None
+    assert stored.leftovers() == set()
 
 
 # ---------------------------------------------------------------------------- 204
@@ -44,26 +41,26 @@ async def assert_reset(client: httpx.AsyncClient, image_id: str, data_dir: Path)
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, (1 << 20) + 17, 3 * (1 << 20)])
 async def test_upload_sets_size_and_hashes(
-    client: httpx.AsyncClient, data_dir: Path, size: int
+    client: httpx.AsyncClient, stored: Stored, size: int
 ) -> None:
     data = os.urandom(size)
     image = await create(client)
     response = await upload(client, image["id"], data)
     assert response.status_code == 204
     assert response.content == b""
-    stored = await show(client, image["id"])
-    assert stored["status"] == "active"
-    assert stored["size"] == size
-    assert stored["checksum"] == hashlib.md5(data).hexdigest()
-    assert stored["os_hash_algo"] == "sha512"
-    assert stored["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    shown = await show(client, image["id"])
+    assert shown["status"] == "active"
+    assert shown["size"] == size
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert shown["os_hash_algo"] == "sha512"
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
     # raw: the byte count (Glance records only a non-zero virtual size)
-    assert stored["virtual_size"] == (size or None)
-    assert (data_dir / "images" / image["id"]).read_bytes() == data
-    assert part_files(data_dir / "images") == []
+    assert shown["virtual_size"] == (size or None)
+    assert stored.data_of(image["id"]) == data
+    assert stored.leftovers() == set()
 
 
-async def test_chunked_upload(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_chunked_upload(client: httpx.AsyncClient, stored: Stored) -> None:
     pieces = [os.urandom(n) for n in (1, 70_000, 1 << 20, 5, 300_000)]
 
     async def body() -> Any:
@@ -74,9 +71,9 @@ async def test_chunked_upload(client: httpx.AsyncClient, data_dir: Path) -> None
     response = await client.put(f"/v2/images/{image['id']}/file", content=body(), headers=OCTETS)
     assert response.status_code == 204
     data = b"".join(pieces)
-    stored = await show(client, image["id"])
-    assert stored["size"] == len(data)
-    assert stored["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    shown = await show(client, image["id"])
+    assert shown["size"] == len(data)
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
 
 
 async def test_hashing_algorithm_setting(make_client: Any) -> None:
@@ -109,21 +106,21 @@ async def test_updated_at_moves_on_upload(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("missing", ["disk_format", "container_format"])
-async def test_formats_must_be_set(client: httpx.AsyncClient, data_dir: Path, missing: str) -> None:
+async def test_formats_must_be_set(client: httpx.AsyncClient, stored: Stored, missing: str) -> None:
     image = await create(client, **{missing: None})
     response = await upload(client, image["id"], b"data")
     assert response.status_code == 400
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
-async def test_declared_size_mismatch_is_400(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_declared_size_mismatch_is_400(client: httpx.AsyncClient, stored: Stored) -> None:
     image = await create(client)
     too_short = await upload(client, image["id"], b"123", **{"x-openstack-image-size": "5"})
     assert too_short.status_code == 400
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
     too_long = await upload(client, image["id"], b"1234567", **{"x-openstack-image-size": "5"})
     assert too_long.status_code == 400
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
     # and a correct upload still works afterwards
     assert (await upload(client, image["id"], b"12345")).status_code == 204
 
@@ -135,11 +132,11 @@ async def test_declared_size_must_be_a_count(client: httpx.AsyncClient, value: s
     assert response.status_code == 400
 
 
-async def test_unknown_store_is_400(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_unknown_store_is_400(client: httpx.AsyncClient, stored: Stored) -> None:
     image = await create(client)
     response = await upload(client, image["id"], b"x", **{"X-Image-Meta-Store": "ceph-nowhere"})
     assert response.status_code == 400
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
 async def test_unknown_store_is_400_before_404(client: httpx.AsyncClient) -> None:
@@ -200,13 +197,13 @@ async def test_invisible_image_is_404(client: httpx.AsyncClient) -> None:
 # ---------------------------------------------------------------------------- 409
 
 
-async def test_second_upload_is_409(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_second_upload_is_409(client: httpx.AsyncClient, stored: Stored) -> None:
     image = await active(client, b"first")
     response = await upload(client, image["id"], b"second")
     assert response.status_code == 409
-    stored = await show(client, image["id"])
-    assert stored["checksum"] == hashlib.md5(b"first").hexdigest()
-    assert (data_dir / "images" / image["id"]).read_bytes() == b"first"
+    shown = await show(client, image["id"])
+    assert shown["checksum"] == hashlib.md5(b"first").hexdigest()
+    assert stored.data_of(image["id"]) == b"first"
 
 
 async def test_deactivated_image_upload_is_409(client: httpx.AsyncClient) -> None:
@@ -219,25 +216,25 @@ async def test_deactivated_image_upload_is_409(client: httpx.AsyncClient) -> Non
 
 
 async def test_declared_size_over_cap_is_413_before_reading(
-    make_client: Any, data_dir: Path
+    make_client: Any, stored: Stored
 ) -> None:
     client = await make_client(image_size_cap=1000)
     image = await create(client)
     response = await upload(client, image["id"], b"x" * 10, **{"x-openstack-image-size": "1001"})
     assert response.status_code == 413
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
-async def test_content_length_over_cap_is_413(make_client: Any, data_dir: Path) -> None:
+async def test_content_length_over_cap_is_413(make_client: Any, stored: Stored) -> None:
     client = await make_client(image_size_cap=1000)
     image = await create(client)
     response = await upload(client, image["id"], b"x" * 1001)
     assert response.status_code == 413
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
     assert (await upload(client, image["id"], b"x" * 1000)).status_code == 204
 
 
-async def test_chunked_over_cap_is_413_mid_stream(make_client: Any, data_dir: Path) -> None:
+async def test_chunked_over_cap_is_413_mid_stream(make_client: Any, stored: Stored) -> None:
     client = await make_client(image_size_cap=(1 << 20) + 10)
 
     async def body() -> Any:
@@ -247,17 +244,17 @@ async def test_chunked_over_cap_is_413_mid_stream(make_client: Any, data_dir: Pa
     image = await create(client)
     response = await client.put(f"/v2/images/{image['id']}/file", content=body(), headers=OCTETS)
     assert response.status_code == 413
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
-async def test_user_storage_quota(make_client: Any, data_dir: Path) -> None:
+async def test_user_storage_quota(make_client: Any, stored: Stored) -> None:
     client = await make_client(user_storage_quota="2KB")
     first = await active(client, b"x" * 1500)
     assert first["size"] == 1500
     second = await create(client)
     response = await upload(client, second["id"], b"y" * 600)
     assert response.status_code == 413
-    await assert_reset(client, second["id"], data_dir)
+    await assert_reset(client, second["id"], stored)
     assert (await upload(client, second["id"], b"y" * 548)).status_code == 204
     # deleting frees the space again
     assert (await client.delete(f"/v2/images/{first['id']}")).status_code == 204
@@ -284,18 +281,18 @@ async def test_content_type_must_be_octet_stream(
     assert (await show(client, image["id"]))["status"] == "queued"
 
 
-async def test_format_mismatch_is_415(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_format_mismatch_is_415(client: httpx.AsyncClient, stored: Stored) -> None:
     image = await create(client, disk_format="qcow2")
     response = await upload(client, image["id"], os.urandom(70_000))
     assert response.status_code == 415
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
-async def test_qcow2_with_backing_file_is_415(client: httpx.AsyncClient, data_dir: Path) -> None:
+async def test_qcow2_with_backing_file_is_415(client: httpx.AsyncClient, stored: Stored) -> None:
     image = await create(client, disk_format="qcow2")
     response = await upload(client, image["id"], qcow2(1 << 30, backing_file=True))
     assert response.status_code == 415
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
 async def test_qcow2_gets_its_virtual_size(client: httpx.AsyncClient) -> None:
@@ -326,10 +323,11 @@ async def test_non_bare_containers_are_not_inspected(client: httpx.AsyncClient) 
 
 
 @pytest.fixture
-def unwritable(data_dir: Path) -> Iterator[Path]:
-    """The store directory, made unwritable for real (root ignores modes: use the
-    immutable attribute then)."""
-    images = data_dir / "images"
+def unwritable(make_settings: Any) -> Iterator[Path]:
+    """The file store's directory, made unwritable for real (root ignores modes: use
+    the immutable attribute then)."""
+    (store,) = make_settings().resolved_stores.values()
+    images = store.directory
     images.mkdir(exist_ok=True)
     if os.geteuid() == 0:
         done = subprocess.run(["chattr", "+i", str(images)], capture_output=True)
@@ -348,12 +346,12 @@ def unwritable(data_dir: Path) -> Iterator[Path]:
 
 
 async def test_unwritable_store_is_503(
-    client: httpx.AsyncClient, data_dir: Path, unwritable: Path
+    client: httpx.AsyncClient, stored: Stored, unwritable: Path
 ) -> None:
     image = await create(client)
     response = await upload(client, image["id"], b"data")
     assert response.status_code == 503
-    await assert_reset(client, image["id"], data_dir)
+    await assert_reset(client, image["id"], stored)
 
 
 # ------------------------------------------------- real server: races and timing
@@ -433,9 +431,9 @@ def test_racing_uploads_exactly_one_204(live: httpx.Client, server: ServerProces
     assert all(code in (204, 409, 410) for code in codes), codes
     image = live.get(f"/v2/images/{image_id}").json()
     assert image["checksum"] in {hashlib.md5(body).hexdigest() for body in data}
-    stored = (server.data_dir / "images" / image_id).read_bytes()
-    assert hashlib.md5(stored).hexdigest() == image["checksum"]
-    assert part_files(server.data_dir / "images") == []
+    stored = Stored.of_server(server)
+    assert hashlib.md5(stored.data_of(image_id) or b"").hexdigest() == image["checksum"]
+    assert stored.leftovers() == set()
 
 
 def test_delete_during_upload_is_410(live: httpx.Client, server: ServerProcess) -> None:
@@ -447,9 +445,7 @@ def test_delete_during_upload_is_410(live: httpx.Client, server: ServerProcess) 
     slow.join()
     assert slow.status == 410
     assert live.get(f"/v2/images/{image_id}").status_code == 404
-    images_dir = server.data_dir / "images"
-    assert not (images_dir / image_id).exists()
-    assert part_files(images_dir) == []
+    assert Stored.of_server(server).objects() == set()
 
 
 def test_client_disconnect_resets_image(live: httpx.Client, server: ServerProcess) -> None:
@@ -464,7 +460,7 @@ def test_client_disconnect_resets_image(live: httpx.Client, server: ServerProces
         sock.sendall(head.encode() + os.urandom(2_000_000))
         wait_for_status(live, image_id, "saving")
     wait_for_status(live, image_id, "queued")
-    assert part_files(server.data_dir / "images") == []
+    assert Stored.of_server(server).leftovers() == set()
     assert live.put(f"/v2/images/{image_id}/file", content=b"ok", headers=OCTETS).status_code == 204
 
 
@@ -487,7 +483,7 @@ def test_dead_node_upload_is_reaped(
     try:
         with SocketUpload(doomed.port, image_id, declared=10_000_000, sent=3_000_000):
             wait_for_status(live, image_id, "saving")
-            assert part_files(server.data_dir / "images") != []
+            assert Stored.of_server(server).leftovers() != set()
             doomed.kill()
     finally:
         doomed.stop()
@@ -500,7 +496,7 @@ def test_dead_node_upload_is_reaped(
     time.sleep(2.5)  # let the lease expire
     with reaper:
         wait_for_status(live, image_id, "queued")
-    assert part_files(server.data_dir / "images") == []
+    assert Stored.of_server(server).leftovers() == set()
 
 
 def server_database_url(server: ServerProcess) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from glimpse.auth.builtin.directory import Directory
-from glimpse.auth.builtin.passwords import Passwords
 from glimpse.db.engine import Database
+from glimpse.identity.directory import Directory
+from glimpse.identity.passwords import Passwords
 from tests.support.personas import PERSONA_ROLES, Callers
 
 PASSWORD = "a long enough test password"

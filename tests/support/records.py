@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, insert, update
 
+from glimpse.clock import utcnow
 from glimpse.db.tables import image_members, image_properties, image_tags, images
-from glimpse.images.model import Image, utcnow
+from glimpse.model.images import Image
 
 V21 = "application/openstack-images-v2.1-json-patch"
 V20 = "application/openstack-images-v2.0-json-patch"

@@ -61,14 +61,14 @@ class ServerProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "glimpse", "serve"],
-            env=self._env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "glimpse", "serve"],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_until_answers(self._process, f"{self.url}/healthcheck", timeout, self.log)
         except RuntimeError as exc:

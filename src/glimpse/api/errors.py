@@ -1,8 +1,10 @@
 """Errors as Glance renders them: the one place exceptions become responses.
 
-The body format follows the request's ``Accept`` the way Glance's (WebOb's) does: HTML
-when HTML is acceptable at least as much as JSON (no ``Accept`` and ``*/*`` included),
-JSON when only JSON is, plain text otherwise.
+``STATUS`` is the one table from glimpse's errors (named for what happened) to Glance's
+status codes; the errors only HTTP can meet (a method no route serves, a bad ``Range``)
+are defined here. The body format follows the request's ``Accept`` the way Glance's
+(WebOb's) does: HTML when HTML is acceptable at least as much as JSON (no ``Accept`` and
+``*/*`` included), JSON when only JSON is, plain text otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +12,58 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
+from glimpse import errors
 from glimpse.errors import GlimpseError
+
+
+class MethodNotAllowed(GlimpseError):
+    """A known path, a method it does not serve (``headers`` carry ``Allow``)."""
+
+
+class MethodNotImplemented(GlimpseError):
+    """A method no route serves, on a path no route knows."""
+
+
+class UnsupportedMediaType(GlimpseError):
+    """A request body of a media type the resource does not take."""
+
+
+class RangeNotSatisfiable(GlimpseError):
+    """A ``Range`` that cannot be parsed, or starts past the end of the data."""
+
+
+class HeaderTooLarge(GlimpseError):
+    """A request header longer than glimpse accepts."""
+
+
+# error → (status code, reason phrase); an error's nearest listed ancestor decides
+STATUS: dict[type[GlimpseError], tuple[int, str]] = {
+    errors.InvalidInput: (400, "Bad Request"),
+    errors.NotAuthenticated: (401, "Unauthorized"),
+    errors.NotPermitted: (403, "Forbidden"),
+    errors.NotFound: (404, "Not Found"),
+    MethodNotAllowed: (405, "Method Not Allowed"),
+    errors.Conflict: (409, "Conflict"),
+    errors.ImageDeleted: (410, "Gone"),
+    errors.LimitExceeded: (413, "Request Entity Too Large"),
+    errors.DataFormatMismatch: (415, "Unsupported Media Type"),
+    UnsupportedMediaType: (415, "Unsupported Media Type"),
+    RangeNotSatisfiable: (416, "Request Range Not Satisfiable"),
+    HeaderTooLarge: (431, "Request Header Fields Too Large"),
+    MethodNotImplemented: (501, "Not Implemented"),
+    errors.BackendUnavailable: (503, "Service Unavailable"),
+    GlimpseError: (500, "Internal Server Error"),
+}
+
+
+def status_of(exc: GlimpseError) -> tuple[int, str]:
+    """The status code and reason phrase Glance answers ``exc`` with."""
+    for cls in type(exc).__mro__:
+        found = STATUS.get(cls)
+        if found is not None:
+            return found
+    raise AssertionError("GlimpseError is in the table")
+
 
 _HTML = (
     "<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
@@ -77,4 +130,5 @@ def render_error(
 
 
 def error_response(exc: GlimpseError, accept: str | None) -> Response:
-    return render_error(exc.status_code, exc.title, exc.message, accept, exc.headers)
+    status_code, title = status_of(exc)
+    return render_error(status_code, title, exc.message, accept, exc.headers)

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from glimpse.api.http import NUL_MESSAGE
-from glimpse.errors import BadRequest, MethodNotAllowed, NotFound, NotImplementedYet
+from glimpse.api.bodies import NUL_MESSAGE
+from glimpse.api.errors import MethodNotAllowed, MethodNotImplemented
+from glimpse.errors import InvalidInput, NotFound
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -62,7 +63,7 @@ class Router:
         found = self.match(request.url.path)
         if found is None:
             if method not in KNOWN_METHODS:
-                raise NotImplementedYet(
+                raise MethodNotImplemented(
                     f"The request method {method} is not implemented for this server."
                 )
             raise NotFound("The resource could not be found.")
@@ -75,5 +76,5 @@ class Router:
             )
         # path and query values reach the database, which cannot hold U+0000
         if "\x00" in request.url.path or "\x00" in unquote(request.url.query):
-            raise BadRequest(NUL_MESSAGE)
+            raise InvalidInput(NUL_MESSAGE)
         return await handler(request, **params)

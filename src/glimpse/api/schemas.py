@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from glimpse.api.http import reject_body
+from glimpse.api.bodies import reject_body
 from glimpse.api.routing import Router
 from glimpse.images.schema import Schemas
 

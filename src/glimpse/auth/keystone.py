@@ -39,6 +39,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -48,12 +49,11 @@ from keystoneauth1 import access
 from keystoneauth1 import exceptions as ksa_exceptions
 from keystoneauth1.identity import v3
 from keystoneauth1.session import Session
-from starlette.datastructures import Headers
 
-from glimpse.auth.context import RequestContext
 from glimpse.auth.token_cache import TokenCache
 from glimpse.config import ConfigurationError, Settings
-from glimpse.errors import ServiceUnavailable, Unauthorized
+from glimpse.errors import BackendUnavailable, NotAuthenticated
+from glimpse.model.context import RequestContext
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +154,16 @@ class KeystoneAuthenticator:
         self._pool = ThreadPoolExecutor(_VALIDATION_THREADS, thread_name_prefix="glimpse-keystone")
         self._in_flight: dict[tuple[bytes, bool], asyncio.Task[Identity]] = {}
 
-    async def authenticate(self, headers: Headers, request_id: str) -> RequestContext:
+    async def authenticate(self, headers: Mapping[str, str], request_id: str) -> RequestContext:
         token = (headers.get("x-auth-token") or headers.get("x-storage-token") or "").strip()
         if not token:
-            raise Unauthorized(REQUIRES_AUTH)
+            raise NotAuthenticated(REQUIRES_AUTH)
         allow_expired = False
         service_token = headers.get("x-service-token", "").strip()
         if service_token:
             service = await self._identity(service_token, allow_expired=False)
             if SERVICE_ROLE not in service.roles:
-                raise Unauthorized(REQUIRES_AUTH)
+                raise NotAuthenticated(REQUIRES_AUTH)
             allow_expired = True
         user = await self._identity(token, allow_expired=allow_expired)
         return user.context(request_id, token)
@@ -177,13 +177,13 @@ class KeystoneAuthenticator:
     async def _identity(self, token: str, *, allow_expired: bool) -> Identity:
         # latin-1: header values arrive decoded that way, so it round-trips any of them
         key = hashlib.sha256(token.encode("latin-1")).digest()
-        found = self._cache.get(key, time.time())
+        found = self._cache.get(token)
         if found is not None:
             return found
         flight = (key, allow_expired)
         task = self._in_flight.get(flight)
         if task is None:
-            task = asyncio.ensure_future(self._validate(token, key, allow_expired))
+            task = asyncio.ensure_future(self._validate(token, allow_expired))
             self._in_flight[flight] = task
             task.add_done_callback(partial(self._landed, flight))
         # shielded: one caller leaving does not cancel the others' validation
@@ -194,11 +194,12 @@ class KeystoneAuthenticator:
         if not task.cancelled():
             task.exception()  # retrieved: its waiters may all have gone
 
-    async def _validate(self, token: str, key: bytes, allow_expired: bool) -> Identity:
+    async def _validate(self, token: str, allow_expired: bool) -> Identity:
         loop = asyncio.get_running_loop()
         identity = await loop.run_in_executor(self._pool, self._ask_keystone, token, allow_expired)
-        now = time.time()
-        self._cache.put(key, identity, min(now + self._cache_seconds, identity.expires_at), now)
+        self._cache.put(
+            token, identity, min(time.time() + self._cache_seconds, identity.expires_at)
+        )
         return identity
 
     def _ask_keystone(self, token: str, allow_expired: bool) -> Identity:
@@ -213,23 +214,23 @@ class KeystoneAuthenticator:
         except ksa_exceptions.ClientException as exc:
             # connection refused or reset, timeouts, glimpse's own credentials refused
             log.error("cannot validate tokens with Keystone at %s: %s", self._tokens_url, exc)
-            raise ServiceUnavailable(UNAVAILABLE) from exc
+            raise BackendUnavailable(UNAVAILABLE) from exc
         if response.status_code == 404:
-            raise Unauthorized(REQUIRES_AUTH)
+            raise NotAuthenticated(REQUIRES_AUTH)
         if response.status_code != 200:
             log.error(
                 "Keystone answered %s to a token validation: %.200s",
                 response.status_code,
                 response.text,
             )
-            raise ServiceUnavailable(UNAVAILABLE)
+            raise BackendUnavailable(UNAVAILABLE)
         try:
             info = access.create(body=response.json(), auth_token=token)
             assert isinstance(info, access.AccessInfoV3)
             identity = Identity.from_access(info)
         except Exception as exc:
             log.error("Keystone's token validation could not be read: %s", exc)
-            raise ServiceUnavailable(UNAVAILABLE) from exc
+            raise BackendUnavailable(UNAVAILABLE) from exc
         if not allow_expired and identity.expires_at <= time.time():
-            raise Unauthorized(REQUIRES_AUTH)
+            raise NotAuthenticated(REQUIRES_AUTH)
         return identity

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from starlette.datastructures import Headers
-
-from glimpse.auth.context import RequestContext
+from glimpse.model.context import RequestContext
 
 IDENTITY_HEADERS = ("x-project-id", "x-tenant-id", "x-user-id", "x-roles")
 
@@ -37,7 +35,7 @@ class NoAuth:
 
     www_authenticate: str | None = None
 
-    async def authenticate(self, headers: Headers, request_id: str) -> RequestContext:
+    async def authenticate(self, headers: Mapping[str, str], request_id: str) -> RequestContext:
         return context_from_headers(headers, request_id)
 
     async def close(self) -> None:

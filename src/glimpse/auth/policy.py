@@ -1,4 +1,5 @@
-"""Authorisation rules: oslo.policy with Glance's rule names and default check strings.
+"""Authorisation: oslo.policy with the rules each capability defines (Glance's names and
+default check strings: ``glimpse.images.policies``, …), handed over at start-up.
 
 An operator's ``policy.yaml`` overrides rules by the same names. With legacy defaults
 (what Glance's unauthenticated pipeline runs with), each rule's deprecated check string is
@@ -8,59 +9,18 @@ OR-ed in, which opens most rules and keeps ``publicize_image`` admin-only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from oslo_config import cfg
 from oslo_policy import policy
 
-from glimpse.auth.context import RequestContext
 from glimpse.config import ConfigurationError
-from glimpse.errors import Forbidden
+from glimpse.errors import NotPermitted
+from glimpse.model.context import RequestContext
 
 log = logging.getLogger(__name__)
-
-_ADMIN = "rule:context_is_admin"
-_MEMBER_OF_OWNER = f"{_ADMIN} or (role:member and project_id:%(project_id)s)"
-_READER_OF_OWNER = f"{_ADMIN} or (role:reader and project_id:%(project_id)s)"
-_CAN_SEE = (
-    "(project_id:%(project_id)s or project_id:%(member_id)s or 'community':%(visibility)s"
-    " or 'public':%(visibility)s or 'shared':%(visibility)s)"
-)
-_MEMBER_OR_OWNER = "(project_id:%(project_id)s or project_id:%(member_id)s)"
-
-# name -> (default check string, deprecated check string or None)
-RULES: dict[str, tuple[str, str | None]] = {
-    "add_image": (
-        f"{_ADMIN} or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
-        "rule:default",
-    ),
-    "delete_image": (_MEMBER_OF_OWNER, "rule:default"),
-    "get_image": (f"{_ADMIN} or (role:reader and {_CAN_SEE})", "rule:default"),
-    "get_images": (_READER_OF_OWNER, "rule:default"),
-    "modify_image": (_MEMBER_OF_OWNER, "rule:default"),
-    "publicize_image": (_ADMIN, None),
-    "communitize_image": (_MEMBER_OF_OWNER, "rule:default"),
-    "download_image": (f"{_ADMIN} or (role:member and {_CAN_SEE})", "rule:default"),
-    "upload_image": (_MEMBER_OF_OWNER, "rule:default"),
-    "delete_image_location": (_ADMIN, "rule:default"),
-    "get_image_location": (_READER_OF_OWNER, "rule:default"),
-    "set_image_location": (_MEMBER_OF_OWNER, "rule:default"),
-    "add_image_location": (
-        "rule:service_api or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
-        None,
-    ),
-    "fetch_image_location": ("rule:service_api", None),
-    "add_member": (_MEMBER_OF_OWNER, "rule:default"),
-    "delete_member": (_MEMBER_OF_OWNER, "rule:default"),
-    "get_member": (f"{_ADMIN} or role:reader and {_MEMBER_OR_OWNER}", "rule:default"),
-    "get_members": (f"{_ADMIN} or role:reader and {_MEMBER_OR_OWNER}", "rule:default"),
-    "modify_member": (f"{_ADMIN} or (role:member and project_id:%(member_id)s)", "rule:default"),
-    "deactivate": (_MEMBER_OF_OWNER, "rule:default"),
-    "reactivate": (_MEMBER_OF_OWNER, "rule:default"),
-    "copy_image": (_ADMIN, None),
-    "stores_info_detail": (f"{_ADMIN} or rule:service_api", _ADMIN),
-}
 
 _HELPERS = [
     policy.RuleDefault("default", "", deprecated_rule=None),
@@ -69,9 +29,17 @@ _HELPERS = [
 ]
 
 
-def _defaults() -> list[policy.RuleDefault]:
+# rule name -> (default check string, deprecated check string or None)
+Rules = Mapping[str, tuple[str, str | None]]
+
+# what every capability's rules may refer to
+ADMIN = "rule:context_is_admin"
+SERVICE = "rule:service_api"
+
+
+def _defaults(rules: Rules) -> list[policy.RuleDefault]:
     found = list(_HELPERS)
-    for name, (check, deprecated) in RULES.items():
+    for name, (check, deprecated) in rules.items():
         old = (
             policy.DeprecatedRule(
                 name, deprecated, deprecated_reason="secure RBAC", deprecated_since="glimpse"
@@ -87,7 +55,9 @@ _MAX_DECISIONS = 16384
 
 
 class Policy:
-    def __init__(self, *, legacy_defaults: bool, policy_file: Path | None = None) -> None:
+    def __init__(
+        self, rules: Rules, *, legacy_defaults: bool, policy_file: Path | None = None
+    ) -> None:
         conf = cfg.ConfigOpts()
         conf([], project="glimpse", default_config_files=[], default_config_dirs=[])
         self._enforcer = policy.Enforcer(
@@ -96,7 +66,7 @@ class Policy:
         )
         self._enforcer.suppress_deprecation_warnings = True
         conf.set_override("enforce_new_defaults", not legacy_defaults, group="oslo_policy")
-        self._enforcer.register_defaults(_defaults())
+        self._enforcer.register_defaults(_defaults(rules))
         if policy_file is not None and not policy_file.is_file():
             raise ConfigurationError(f"policy_file {policy_file} does not exist")
         try:
@@ -139,7 +109,7 @@ class Policy:
 
     def require(self, rule: str, context: RequestContext, target: dict[str, Any]) -> None:
         if not self.allows(rule, context, target):
-            raise Forbidden(f"You are not authorized to complete {rule} action.")
+            raise NotPermitted(f"You are not authorized to complete {rule} action.")
 
 
 def _frozen(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -1,7 +1,8 @@
 """Engines and units of work.
 
-Each request's database work is one plain function that receives a repository bound to
-one connection and runs as a single transaction. Where it runs depends on the database,
+Each request's database work is one plain function that receives the connection of one
+transaction; a capability wraps it in its own repository (:class:`UnitsOfWork`), so this
+module knows no capability's SQL. Where it runs depends on the database,
 chosen so that no unit of work ever waits for Python's GIL behind another thread:
 
 - SQLite (embedded): on the event loop itself. A unit of work is a few hundred
@@ -18,16 +19,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from glimpse.db.repository import Repository
-
 T = TypeVar("T")
+R = TypeVar("R")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 RETRIES = 5
@@ -109,29 +109,29 @@ class Database:
 
     # ------------------------------------------------------------- SQLite path
 
-    def _read_sync(self, work: Callable[[Repository], T]) -> T:
+    def _read_sync(self, work: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn, conn.begin():
-            return work(Repository(conn))
+            return work(conn)
 
-    def _write_sync(self, work: Callable[[Repository], T]) -> T:
+    def _write_sync(self, work: Callable[[Connection], T]) -> T:
         with self.engine.connect().execution_options(glimpse_write=True) as conn, conn.begin():
-            return work(Repository(conn))
+            return work(conn)
 
     # ----------------------------------------------------------------- the API
 
-    async def read(self, work: Callable[[Repository], T]) -> T:
+    async def read(self, work: Callable[[Connection], T]) -> T:
         if self._async is None:
             return self._read_sync(work)
         async with self._async.connect() as conn, conn.begin():
-            return await conn.run_sync(lambda sync_conn: work(Repository(sync_conn)))
+            return await conn.run_sync(work)
 
-    async def write(self, work: Callable[[Repository], T]) -> T:
+    async def write(self, work: Callable[[Connection], T]) -> T:
         if self._async is None:
             return self._write_sync(work)
         for attempt in range(RETRIES):
             try:
                 async with self._async.begin() as conn:
-                    return await conn.run_sync(lambda sync_conn: work(Repository(sync_conn)))
+                    return await conn.run_sync(work)
             except DBAPIError as exc:
                 if attempt == RETRIES - 1 or not _retryable(exc):
                     raise
@@ -146,3 +146,20 @@ class Database:
         """Release the synchronous connections (the asyncio pool closes in aclose)."""
         if self._sync is not None:
             self._sync.dispose()
+
+
+class UnitsOfWork(Generic[R]):
+    """One capability's units of work: each receives that capability's repository,
+    bound to the connection of its transaction."""
+
+    def __init__(self, db: Database, repository: Callable[[Connection], R]) -> None:
+        self.db = db
+        self._repository = repository
+
+    async def read(self, work: Callable[[R], T]) -> T:
+        repository = self._repository
+        return await self.db.read(lambda conn: work(repository(conn)))
+
+    async def write(self, work: Callable[[R], T]) -> T:
+        repository = self._repository
+        return await self.db.write(lambda conn: work(repository(conn)))

@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic), run by ``glimpse db upgrade`` and on first start."""
+"""Schema migrations (Alembic): ``glimpse db upgrade``, and :func:`prepare` before any
+command uses the database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
+from glimpse.config import ConfigurationError
 from glimpse.db.engine import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -53,8 +56,23 @@ def current(url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade_in_subprocess(url: str) -> None:
-    """Migrate from a child process, so that the serving process never loads Alembic
+def prepare(url: str) -> None:
+    """Make the database ready for use: the embedded (SQLite) one is created or upgraded
+    on the spot; any other must have been upgraded with ``glimpse db upgrade`` (an
+    operator's step: several nodes must not race to migrate), else ConfigurationError.
+
+    Migrations run in a child process, so that a serving process never loads Alembic
     (it would stay in memory for the life of every worker)."""
-    env = {**os.environ, "GLIMPSE_DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "glimpse", "db", "upgrade"], env=env, check=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        env = {**os.environ, "GLIMPSE_DATABASE_URL": url}
+        subprocess.run(
+            [sys.executable, "-m", "glimpse", "db", "upgrade"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    elif current(url) is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"database {shown} has no glimpse schema: run 'glimpse db upgrade' first"
+        )

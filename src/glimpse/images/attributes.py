@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glimpse.errors import BadRequest, Forbidden
+from glimpse.errors import InvalidInput, NotPermitted
 
 # Refused in a create body before anything else is looked at.
 CREATE_DISALLOWED = ("direct_url", "self", "file", "schema", "stores")
@@ -30,24 +30,24 @@ VISIBILITIES = ("public", "private", "shared", "community")
 def check_patchable(name: str) -> None:
     """403 for a PATCH path a caller may never touch (Glance's order: read-only first)."""
     if name in READ_ONLY or name == "id":
-        raise Forbidden(f"Attribute '{name}' is read-only.")
+        raise NotPermitted(f"Attribute '{name}' is read-only.")
     if name in RESERVED or name.startswith(RESERVED_PREFIX):
-        raise Forbidden(f"Attribute '{name}' is reserved.")
+        raise NotPermitted(f"Attribute '{name}' is reserved.")
 
 
 def check_create_keys(body: dict[str, object]) -> None:
     """The first check of a create body: keys that can only ever be rendered."""
     for name in CREATE_DISALLOWED:
         if name in body:
-            raise Forbidden(f"Attribute '{name}' is read-only.")
+            raise NotPermitted(f"Attribute '{name}' is read-only.")
 
 
 def check_create_extra(name: str) -> None:
     """An additional property of a create body: 400 if its name is too long, 403 if reserved."""
     if len(name) > 255:
-        raise BadRequest("Custom property should not be greater than 255 characters.")
+        raise InvalidInput("Custom property should not be greater than 255 characters.")
     if name in RESERVED or name.startswith(RESERVED_PREFIX):
-        raise Forbidden(f"Attribute '{name}' is reserved.")
+        raise NotPermitted(f"Attribute '{name}' is reserved.")
 
 
 # The longest additional property value: what Glance's production column (MySQL TEXT)
@@ -59,9 +59,9 @@ def check_property_size(name: str, value: object) -> None:
     """400 for an additional property too big to store: a name over 255 characters (its
     column's width) or a value over MAX_PROPERTY_VALUE characters."""
     if len(name) > 255:
-        raise BadRequest("Custom property should not be greater than 255 characters.")
+        raise InvalidInput("Custom property should not be greater than 255 characters.")
     if isinstance(value, str) and len(value) > MAX_PROPERTY_VALUE:
-        raise BadRequest(
+        raise InvalidInput(
             f"Custom property values should not be longer than {MAX_PROPERTY_VALUE} characters."
         )
 
@@ -70,9 +70,9 @@ def check_create_base(body: dict[str, object]) -> None:
     """Server-maintained attributes and ``locations`` in a create body: 403."""
     for name in body:
         if name in READ_ONLY:
-            raise Forbidden(f"Attribute '{name}' is read-only.")
+            raise NotPermitted(f"Attribute '{name}' is read-only.")
         if name == "locations":
-            raise Forbidden(f"Attribute '{name}' is reserved.")
+            raise NotPermitted(f"Attribute '{name}' is reserved.")
 
 
 def within_quota(count: int, quota: int) -> bool:

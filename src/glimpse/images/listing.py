@@ -1,77 +1,90 @@
-"""What a caller asked the image list for, parsed and checked: plain data for the repository."""
+"""The SQL of the image list: filters, the visibility rule, order and keyset pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from typing import Any
 
-from glimpse.images.model import Image
+from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
 
-# Columns a list may be sorted by (anything else is a 400).
-SORT_KEYS = frozenset(
-    {"name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at"}
-)
-
-# Columns matched exactly, with `in:` lists allowed.
-IN_FILTER_COLUMNS = frozenset({"name", "id", "status", "container_format", "disk_format"})
-
-# Other image columns a filter may name directly (exact match).
-EXACT_FILTER_COLUMNS = frozenset(
-    {"owner", "checksum", "os_hash_value", "os_hash_algo", "min_ram", "min_disk", "size",
-     "virtual_size"}
-)  # fmt: skip
-
-# Numeric columns that accept `<column>_min` / `<column>_max`.
-RANGE_COLUMNS = frozenset({"size", "virtual_size", "min_ram", "min_disk"})
-
-INTEGER_COLUMNS = frozenset({"size", "virtual_size", "min_ram", "min_disk"})
-
-# The values each numeric column can hold (BIGINT, INTEGER): the databases refuse to
-# compare a column with a number beyond them.
-_INT64 = (-(2**63), 2**63 - 1)
-_INT32 = (-(2**31), 2**31 - 1)
-COLUMN_RANGES = {"size": _INT64, "virtual_size": _INT64, "min_ram": _INT32, "min_disk": _INT32}
-
-TIME_OPERATORS = frozenset({"gt", "gte", "lt", "lte", "eq", "neq"})
+from glimpse.db.tables import image_properties, image_tags, images
+from glimpse.images import visibility
+from glimpse.images.status import UNLISTED
+from glimpse.model.context import Viewer
+from glimpse.model.images import Image
+from glimpse.model.listing import ImageQuery
 
 
-@dataclass(slots=True)
-class TimeFilter:
-    column: str  # created_at | updated_at
-    op: str  # one of TIME_OPERATORS
-    value: datetime  # naive UTC
+def statement(
+    query: ImageQuery, viewer: Viewer, marker: Image | None, columns: Sequence[Any]
+) -> Select[Any]:
+    """One page of ``columns`` of the images ``query`` asks for that ``viewer`` may list,
+    after ``marker``."""
+    conditions: list[ColumnElement[bool]] = [
+        images.c.deleted == false(),
+        images.c.status.not_in(UNLISTED),
+        images.c.os_hidden == (true() if query.os_hidden else false()),
+        visibility.listable(query, viewer),
+    ]
+    for column, accepted in query.values.items():
+        col = images.c[column]
+        conditions.append(col == accepted[0] if len(accepted) == 1 else col.in_(accepted))
+    for tf in query.times:
+        col = images.c[tf.column]
+        conditions.append(
+            {
+                "gt": col > tf.value,
+                "gte": col >= tf.value,
+                "lt": col < tf.value,
+                "lte": col <= tf.value,
+                "eq": col == tf.value,
+                "neq": col != tf.value,
+            }[tf.op]
+        )
+    for column, (low, high) in query.ranges.items():
+        if low is not None:
+            conditions.append(images.c[column] >= low)
+        if high is not None:
+            conditions.append(images.c[column] <= high)
+    if query.protected is not None:
+        conditions.append(images.c.protected == (true() if query.protected else false()))
+    for tag in query.tags:
+        conditions.append(
+            exists().where(image_tags.c.image_id == images.c.id, image_tags.c.value == tag)
+        )
+    for name, value in query.properties.items():
+        conditions.append(
+            exists().where(
+                image_properties.c.image_id == images.c.id,
+                image_properties.c.name == name,
+                image_properties.c.value == value,
+            )
+        )
+    if marker is not None:
+        conditions.append(_after_marker(query.sort, marker))
+
+    order = []
+    for key, direction in query.sort:
+        col = images.c[key]
+        # NULL sorts as the smallest value on every database
+        order.append(col.asc().nulls_first() if direction == "asc" else col.desc().nulls_last())
+    return select(*columns).where(*conditions).order_by(*order).limit(query.limit)
 
 
-@dataclass(slots=True)
-class ImageQuery:
-    limit: int
-    marker: str | None = None
-    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
-    # column -> accepted values (one value = exact match)
-    values: dict[str, list[object]] = field(default_factory=dict)
-    times: list[TimeFilter] = field(default_factory=list)
-    # column -> (min, max), inclusive, either may be None
-    ranges: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    properties: dict[str, str] = field(default_factory=dict)
-    visibility: str | None = None  # None = the default view
-    member_status: str = "accepted"
-    os_hidden: bool = False
-    protected: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """The part of a request context that decides which images can be seen."""
-
-    project: str | None
-    is_admin: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ImagePage:
-    """One page of a list: the images the caller may read, and the marker of the next
-    page (the last of them, when the database filled the page)."""
-
-    images: list[Image]
-    next_marker: str | None
+def _after_marker(sort: list[tuple[str, str]], marker: Image) -> ColumnElement[bool]:
+    """Rows strictly after ``marker`` in the given order (keyset pagination), with NULL
+    as the smallest value."""
+    clauses: list[ColumnElement[bool]] = []
+    equal_so_far: list[ColumnElement[bool]] = []
+    for key, direction in sort:
+        col = images.c[key]
+        value = getattr(marker, key)
+        if direction == "asc":
+            beyond = col.is_not(None) if value is None else col > value
+            same = col.is_(None) if value is None else col == value
+        else:
+            beyond = false() if value is None else or_(col < value, col.is_(None))
+            same = col.is_(None) if value is None else col == value
+        clauses.append(and_(*equal_so_far, beyond))
+        equal_so_far.append(same)
+    return or_(*clauses) if clauses else not_(true())

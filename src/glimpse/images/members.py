@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from glimpse.auth.context import RequestContext
-from glimpse.db.repository import Repository
-from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
+from glimpse.clock import utcnow
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import Conflict, InvalidInput, LimitExceeded, NotFound, NotPermitted
 from glimpse.images.attributes import within_quota
-from glimpse.images.model import Image, Member, utcnow
-from glimpse.images.service import ImageService, policy_target
+from glimpse.images.member_repository import MemberRepository
+from glimpse.images.service import ImageService
+from glimpse.images.visibility import policy_target
+from glimpse.model.context import RequestContext
+from glimpse.model.images import Image, Member
 
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 # the member column's width; Glance on SQLite stores longer ids, PostgreSQL cannot
@@ -29,38 +32,43 @@ MAX_MEMBER_ID = 255
 def check_member_id(member_id: object) -> str:
     """The ``member`` of a create body: a non-empty project id string."""
     if not member_id:
-        raise BadRequest("Member can't be empty")
+        raise InvalidInput("Member can't be empty")
     if not isinstance(member_id, str):
-        raise BadRequest('Expected a member in the form: {"member": "image_id"}')
+        raise InvalidInput('Expected a member in the form: {"member": "image_id"}')
     if len(member_id) > MAX_MEMBER_ID:
-        raise BadRequest(f"Member id must not be longer than {MAX_MEMBER_ID} characters.")
+        raise InvalidInput(f"Member id must not be longer than {MAX_MEMBER_ID} characters.")
     return member_id
 
 
 def check_member_status(status: object) -> str:
     if not isinstance(status, str) or status not in MEMBER_STATUSES:
-        raise BadRequest('Incorrect request: Status must be "pending", "accepted" or "rejected".')
+        raise InvalidInput('Incorrect request: Status must be "pending", "accepted" or "rejected".')
     return status
 
 
 class MemberService:
-    def __init__(self, images: ImageService) -> None:
+    def __init__(self, images: ImageService, db: Database) -> None:
         self.images = images
-        self.db = images.db
+        self.db = UnitsOfWork(db, MemberRepository)
         self.policy = images.policy
         self.settings = images.settings
 
     # ------------------------------------------------------------ shared checks
 
     def _shared_image(
-        self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
+        self,
+        repo: MemberRepository,
+        context: RequestContext,
+        image_id: str,
+        *,
+        for_update: bool = False,
     ) -> Image:
         """The image, if the caller can see it (404) and it is ``shared`` (403)."""
-        image = repo.get_image(image_id, for_update=for_update)
-        if image is None or not repo.can_see(image, context.viewer):
+        image = repo.images.get_image(image_id, for_update=for_update)
+        if image is None or not repo.images.can_see(image, context.viewer):
             raise NotFound(f"Image {image_id} not found.")
         if image.visibility != "shared":
-            raise Forbidden("Only shared images have members.")
+            raise NotPermitted("Only shared images have members.")
         return image
 
     def _require(self, context: RequestContext, rule: str, image: Image) -> None:
@@ -75,7 +83,7 @@ class MemberService:
         )
 
     def _member(
-        self, repo: Repository, context: RequestContext, image: Image, member_id: str
+        self, repo: MemberRepository, context: RequestContext, image: Image, member_id: str
     ) -> Member:
         """One membership, after ``get_member``; 404 when absent or when it is another
         project's and the caller does not own the image."""
@@ -95,20 +103,20 @@ class MemberService:
     # ------------------------------------------------------------------ calls
 
     async def add_member(self, context: RequestContext, image_id: str, member_id: str) -> Member:
-        def work(repo: Repository) -> Member:
+        def work(repo: MemberRepository) -> Member:
             image = self._shared_image(repo, context, image_id, for_update=True)
             if (
                 self._legacy
                 and not context.is_admin
                 and (image.owner is None or image.owner != context.project_id)
             ):
-                raise Forbidden(f"Not allowed to create members for image {image_id}.")
+                raise NotPermitted(f"Not allowed to create members for image {image_id}.")
             self._require(context, "add_member", image)
             quota = self.settings.image_member_quota
             attempted = repo.count_members(image_id) + 1
             # as Glance: the quota is counted before duplicates are looked for
             if not within_quota(attempted, quota):
-                raise RequestEntityTooLarge(
+                raise LimitExceeded(
                     f"Image member limit exceeded for image {image_id}: The limit has been "
                     "exceeded on the number of allowed image members for this image. "
                     f"Attempted: {attempted}, Maximum: {quota}"
@@ -126,7 +134,7 @@ class MemberService:
         return await self.db.write(work)
 
     async def list_members(self, context: RequestContext, image_id: str) -> list[Member]:
-        def work(repo: Repository) -> list[Member]:
+        def work(repo: MemberRepository) -> list[Member]:
             image = self._shared_image(repo, context, image_id)
             self._require(context, "get_members", image)
             # each member is then shown only if get_member allows (one target for all)
@@ -141,11 +149,11 @@ class MemberService:
         return await self.db.read(work)
 
     async def get_member(self, context: RequestContext, image_id: str, member_id: str) -> Member:
-        def work(repo: Repository) -> Member:
+        def work(repo: MemberRepository) -> Member:
             try:
                 image = self._shared_image(repo, context, image_id)
                 return self._member(repo, context, image, member_id)
-            except Forbidden as exc:
+            except NotPermitted as exc:
                 # Glance hides every refusal of this call as a 404
                 raise NotFound(exc.message) from None
 
@@ -157,10 +165,10 @@ class MemberService:
         """``status`` is checked after the policy, as Glance does (the owner gets 403
         whatever it sends)."""
 
-        def work(repo: Repository) -> Member:
+        def work(repo: MemberRepository) -> Member:
             image = self._shared_image(repo, context, image_id)
             if self._legacy and not context.is_admin and image.owner == context.project_id:
-                raise Forbidden(f"Not allowed to update members for image {image_id}.")
+                raise NotPermitted(f"Not allowed to update members for image {image_id}.")
             member = self._member(repo, context, image, member_id)
             self._require(context, "modify_member", image)
             new_status = check_member_status(status)
@@ -176,10 +184,10 @@ class MemberService:
         return await self.db.write(work)
 
     async def delete_member(self, context: RequestContext, image_id: str, member_id: str) -> None:
-        def work(repo: Repository) -> None:
+        def work(repo: MemberRepository) -> None:
             image = self._shared_image(repo, context, image_id)
             if self._legacy and not context.is_admin and image.owner != context.project_id:
-                raise Forbidden(f"Not allowed to delete members for image {image_id}.")
+                raise NotPermitted(f"Not allowed to delete members for image {image_id}.")
             self._member(repo, context, image, member_id)
             self._require(context, "delete_member", image)
             if not repo.delete_member(image_id, member_id):

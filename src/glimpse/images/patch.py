@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glimpse.errors import BadRequest, Conflict, Forbidden, RequestEntityTooLarge
+from glimpse.errors import Conflict, InvalidInput, LimitExceeded, NotPermitted
 from glimpse.images.attributes import (
     PATCH_BASE,
     check_patchable,
@@ -21,9 +21,9 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
-from glimpse.images.model import Image
 from glimpse.images.schema import Schemas
 from glimpse.images.status import FORMATS_EDITABLE
+from glimpse.model.images import Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +67,11 @@ def check_integer_range(name: str, value: Any) -> None:
     if name not in ("min_ram", "min_disk") or not isinstance(value, int):
         return
     if value < 0:
-        raise BadRequest(
+        raise InvalidInput(
             f"Invalid value '{value}' for parameter '{name}': Cannot be a negative value"
         )
     if value > MAX_INTEGER:
-        raise BadRequest(f"'{name}' value out of range, must not exceed {MAX_INTEGER}.")
+        raise InvalidInput(f"'{name}' value out of range, must not exceed {MAX_INTEGER}.")
 
 
 def check_op(op: PatchOp, schemas: Schemas) -> None:
@@ -112,19 +112,19 @@ def apply_patch(
         if name == "locations":
             _locations(op, authorize)
         if op.op == "replace" and name == "owner" and not is_admin:
-            raise Forbidden("Owner can't be updated by non admin.")
+            raise NotPermitted("Owner can't be updated by non admin.")
         if name == "visibility" and op.op != "remove":
             # asked whether or not the value changes, as Glance does
             if op.value == "public" and not may("publicize_image"):
-                raise Forbidden("You are not authorized to complete publicize_image action.")
+                raise NotPermitted("You are not authorized to complete publicize_image action.")
             if op.value == "community" and not may("communitize_image"):
-                raise Forbidden("You are not authorized to complete communitize_image action.")
+                raise NotPermitted("You are not authorized to complete communitize_image action.")
         authorize("modify_image")
 
         present = name in PATCH_BASE or name in properties
         if op.op == "remove":
             if name in PATCH_BASE:
-                raise Forbidden(f"Property {name} may not be removed.")
+                raise NotPermitted(f"Property {name} may not be removed.")
             if not present:
                 raise Conflict(f"Property {name} does not exist.")
             del properties[name]
@@ -147,9 +147,7 @@ def apply_patch(
     if set(properties) - original and not within_quota(
         counted_properties(properties), limits.property_quota
     ):
-        raise RequestEntityTooLarge(
-            f"Maximum number of properties exceeded ({limits.property_quota})."
-        )
+        raise LimitExceeded(f"Maximum number of properties exceeded ({limits.property_quota}).")
     image.properties = properties
     return changes
 
@@ -158,10 +156,10 @@ def _locations(op: PatchOp, authorize: Callable[[str], None]) -> None:
     """Location edits need ``show_multiple_locations``, which glimpse does not offer;
     Glance asks their policy first."""
     if op.op == "replace" and not op.value:
-        raise Forbidden("Cannot set locations to empty list.")
+        raise NotPermitted("Cannot set locations to empty list.")
     authorize("delete_image_location" if op.op == "remove" else "set_image_location")
     verb = {"add": "add", "remove": "remove", "replace": "update"}[op.op]
-    raise Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
+    raise NotPermitted(f"It's not allowed to {verb} locations if locations are invisible.")
 
 
 def _set_base(
@@ -176,15 +174,15 @@ def _set_base(
     if name == "tags":
         # Glance counts the list as sent, duplicates included
         if not within_quota(len(value), limits.tag_quota):
-            raise RequestEntityTooLarge(f"Maximum number of tags exceeded ({limits.tag_quota}).")
+            raise LimitExceeded(f"Maximum number of tags exceeded ({limits.tag_quota}).")
         image.tags = unique_tags(value)
         changes.tags = image.tags
         return
     if name == "owner" and not is_admin and value != image.owner:
         # `add /owner` (v2.1): Glance lets an owner give the image away; glimpse does not
-        raise Forbidden("Owner can't be updated by non admin.")
+        raise NotPermitted("Owner can't be updated by non admin.")
     if name in ("disk_format", "container_format") and image.status not in FORMATS_EDITABLE:
-        raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        raise NotPermitted(f"Attribute {name} can be only replaced for a queued image.")
     check_integer_range(name, value)
     setattr(image, name, value)
     changes.base[name] = value

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft4Validator
 
-from glimpse.errors import BadRequest
+from glimpse.errors import InvalidInput
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class Schemas:
         """400 unless ``document`` is a valid (partial) image."""
         error = jsonschema.exceptions.best_match(self._image_validator.iter_errors(document))
         if error is not None:
-            raise BadRequest(f"Provided object does not match schema 'image': {error.message}")
+            raise InvalidInput(f"Provided object does not match schema 'image': {error.message}")
 
     def validate_image_attribute(self, name: str, value: Any) -> None:
         self.validate_image({name: value})

@@ -8,16 +8,14 @@ write.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
-from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
+from glimpse.clock import utcnow
 from glimpse.config import Settings
-from glimpse.db.engine import Database
-from glimpse.db.repository import Repository
-from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import Conflict, InvalidInput, LimitExceeded, NotFound, NotPermitted
 from glimpse.images.attributes import (
     CREATE_BASE,
     READ_ONLY,
@@ -28,8 +26,6 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
-from glimpse.images.listing import ImagePage, ImageQuery
-from glimpse.images.model import Image, Location, utcnow
 from glimpse.images.patch import (
     PatchLimits,
     PatchOp,
@@ -38,27 +34,14 @@ from glimpse.images.patch import (
     check_op,
     unique_tags,
 )
+from glimpse.images.removal import DataRemoval
+from glimpse.images.repository import ImageRepository
 from glimpse.images.schema import Schemas
-from glimpse.images.status import Status
-from glimpse.store.registry import StoreRegistry
-
-log = logging.getLogger(__name__)
-
-
-def policy_target(image: Image, context: RequestContext) -> dict[str, Any]:
-    """What oslo.policy rules see of an image (Glance's ImageTarget).
-
-    ``member_id`` is the caller's project whenever the image is ``shared`` and not the
-    caller's own, as in Glance: such an image is only ever checked once it was found
-    visible, i.e. through a membership (or by an admin), so no membership is looked up.
-    """
-    shared_with_caller = image.visibility == "shared" and image.owner != context.project_id
-    return {
-        "project_id": image.owner,
-        "owner": image.owner,
-        "member_id": context.project_id if shared_with_caller else None,
-        "visibility": image.visibility,
-    }
+from glimpse.images.status import Move
+from glimpse.images.visibility import policy_target
+from glimpse.model.context import RequestContext
+from glimpse.model.images import Image, Location
+from glimpse.model.listing import ImagePage, ImageQuery
 
 
 class ImageService:
@@ -66,13 +49,13 @@ class ImageService:
         self,
         *,
         db: Database,
-        stores: StoreRegistry,
+        removal: DataRemoval,
         policy: Policy,
         schemas: Schemas,
         settings: Settings,
     ) -> None:
-        self.db = db
-        self.stores = stores
+        self.db = UnitsOfWork(db, ImageRepository)
+        self.removal = removal
         self.policy = policy
         self.schemas = schemas
         self.settings = settings
@@ -80,7 +63,12 @@ class ImageService:
     # ------------------------------------------------------------ shared checks
 
     def found_image(
-        self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
+        self,
+        repo: ImageRepository,
+        context: RequestContext,
+        image_id: str,
+        *,
+        for_update: bool = False,
     ) -> Image:
         """The image if the caller's project may see it (Glance's database rules), else
         404. No policy yet: Glance asks ``get_image`` only where a call needs it."""
@@ -90,7 +78,12 @@ class ImageService:
         return image
 
     def visible_image(
-        self, repo: Repository, context: RequestContext, image_id: str, *, for_update: bool = False
+        self,
+        repo: ImageRepository,
+        context: RequestContext,
+        image_id: str,
+        *,
+        for_update: bool = False,
     ) -> Image:
         """The image if this caller may see it and read it (``get_image``); 404 otherwise
         (never 403: an image the caller cannot see does not exist for them)."""
@@ -106,21 +99,21 @@ class ImageService:
             return
         if rule == "get_image" or not self.policy.allows("get_image", context, target):
             raise NotFound(f"No image found with ID {image.id}")
-        raise Forbidden(f"You are not authorized to complete {rule} action.")
+        raise NotPermitted(f"You are not authorized to complete {rule} action.")
 
     def authorize_change(self, context: RequestContext, rule: str, image: Image) -> None:
         """:meth:`enforce`, then ownership: only the owner (or an admin) changes an image,
         and an image without an owner belongs to no caller (Glance's database layer)."""
         self.enforce(context, rule, image)
         if not context.is_admin and (image.owner is None or image.owner != context.project_id):
-            raise Forbidden(f"You are not permitted to {rule.replace('_', ' ')} this image.")
+            raise NotPermitted(f"You are not permitted to {rule.replace('_', ' ')} this image.")
 
     # ------------------------------------------------------------------ create
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
         image = self._new_image(context, body)
 
-        def work(repo: Repository) -> Image:
+        def work(repo: ImageRepository) -> Image:
             if repo.id_exists(image.id):
                 raise Conflict(f"Image with identifier {image.id} already exists!")
             repo.add_image(image)
@@ -146,11 +139,11 @@ class ImageService:
         elif target["visibility"] == "community":
             self.policy.require("communitize_image", context, target)
         if not context.is_admin and (owner is None or owner != context.project_id):
-            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+            raise NotPermitted(f"You are not permitted to create images owned by '{owner}'.")
         # Glance counts the tags as sent, duplicates included
         raw_tags = body.get("tags", [])
         if not within_quota(len(raw_tags), self.settings.image_tag_quota):
-            raise RequestEntityTooLarge(
+            raise LimitExceeded(
                 f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
             )
         check_create_base(body)
@@ -158,7 +151,7 @@ class ImageService:
             check_integer_range(name, body.get(name))
         properties = {k: v for k, v in body.items() if k not in CREATE_BASE}
         if not within_quota(counted_properties(properties), self.settings.image_property_quota):
-            raise RequestEntityTooLarge(
+            raise LimitExceeded(
                 f"Maximum number of properties exceeded ({self.settings.image_property_quota})."
             )
         now = utcnow()
@@ -186,14 +179,14 @@ class ImageService:
 
     async def list_images(self, context: RequestContext, query: ImageQuery) -> ImagePage:
         if not self.policy.allows("get_images", context, {"project_id": context.project_id}):
-            raise Forbidden("You are not authorized to complete get_images action.")
+            raise NotPermitted("You are not authorized to complete get_images action.")
 
-        def work(repo: Repository) -> ImagePage:
+        def work(repo: ImageRepository) -> ImagePage:
             marker = None
             if query.marker is not None:
                 marker = repo.get_image(query.marker)
                 if marker is None or not repo.can_see(marker, context.viewer):
-                    raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
+                    raise InvalidInput(f"Invalid marker. Image {query.marker} could not be found.")
             found = repo.list_images(query, context.viewer, marker)
             # as Glance, each image is also held to get_image (an operator's policy may
             # be narrower than what the database shows), and the next page starts after
@@ -224,7 +217,7 @@ class ImageService:
         """Apply operations that have each passed :meth:`check_patch_op`."""
         limits = PatchLimits(self.settings.image_property_quota, self.settings.image_tag_quota)
 
-        def work(repo: Repository) -> Image:
+        def work(repo: ImageRepository) -> Image:
             image = self.found_image(repo, context, image_id, for_update=True)
             if not ops:
                 return image  # Glance asks each operation's rules: none, no check at all
@@ -254,41 +247,32 @@ class ImageService:
     # ------------------------------------------------------------------ delete
 
     async def delete(self, context: RequestContext, image_id: str) -> None:
-        def work(repo: Repository) -> list[Location]:
+        def work(repo: ImageRepository) -> list[Location]:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "delete_image", image)
             if image.protected:
-                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+                raise NotPermitted(f"Image {image_id} is protected and cannot be deleted.")
             locations = repo.remove_locations(image_id)
-            if not repo.mark_deleted(image_id):
-                raise NotFound(f"No image found with ID {image_id}")
+            if not repo.delete_image(image_id):
+                raise Move.DELETE.refusal(image_id, repo.get_status(image_id))
             return locations
 
         for location in await self.db.write(work):
-            await self.remove_data(location)
-
-    async def remove_data(self, location: Location) -> None:
-        """Delete stored bytes; if the store refuses now, remember them for later."""
-        store = self.stores.for_location(location.store)
-        try:
-            await store.delete(location.url)
-        except Exception:
-            log.warning("could not delete %s now; queued for retry", location.url, exc_info=True)
-            await self.db.write(lambda repo: repo.add_orphan(store.name, location.url))
+            await self.removal.remove(location)
 
     # --------------------------------------------------------------------- tags
 
     async def add_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
-            raise BadRequest("Tag is longer than 255 characters.")
+            raise InvalidInput("Tag is longer than 255 characters.")
 
-        def work(repo: Repository) -> None:
+        def work(repo: ImageRepository) -> None:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "modify_image", image)
             # a tag already there adds nothing, but the image is still saved (Glance)
             if tag not in image.tags:
                 if not within_quota(len(image.tags) + 1, self.settings.image_tag_quota):
-                    raise RequestEntityTooLarge(
+                    raise LimitExceeded(
                         f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
                     )
                 repo.add_tag(image_id, tag)
@@ -297,7 +281,7 @@ class ImageService:
         await self.db.write(work)
 
     async def remove_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
-        def work(repo: Repository) -> None:
+        def work(repo: ImageRepository) -> None:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "modify_image", image)
             if not repo.remove_tag(image_id, tag):
@@ -309,22 +293,17 @@ class ImageService:
     # ------------------------------------------------------ deactivate/reactivate
 
     async def deactivate(self, context: RequestContext, image_id: str) -> None:
-        await self._toggle(context, image_id, "deactivate", Status.ACTIVE, Status.DEACTIVATED)
+        await self._toggle(context, image_id, "deactivate", Move.DEACTIVATE)
 
     async def reactivate(self, context: RequestContext, image_id: str) -> None:
-        await self._toggle(context, image_id, "reactivate", Status.DEACTIVATED, Status.ACTIVE)
+        await self._toggle(context, image_id, "reactivate", Move.REACTIVATE)
 
-    async def _toggle(
-        self, context: RequestContext, image_id: str, rule: str, source: Status, target: Status
-    ) -> None:
-        def work(repo: Repository) -> None:
+    async def _toggle(self, context: RequestContext, image_id: str, rule: str, move: Move) -> None:
+        def work(repo: ImageRepository) -> None:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, rule, image)
-            if image.status == target:
-                return  # already there: Glance answers 204 and changes nothing
-            if image.status != source or not repo.update_image(
-                image_id, {"status": target, "updated_at": utcnow()}, from_statuses=[source]
-            ):
-                raise Forbidden(f"Not allowed to {rule} image in status '{image.status}'")
+            # already at the target: Glance answers 204 and changes nothing
+            if move.check(image_id, image.status) and not repo.move(image_id, move):
+                raise move.refusal(image_id, repo.get_status(image_id))
 
         await self.db.write(work)

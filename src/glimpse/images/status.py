@@ -1,56 +1,111 @@
 """The image status machine, as one table.
 
-Every status change in glimpse goes through :func:`check_transition`; the database makes
-each change a compare-and-set (``UPDATE … WHERE status IN (allowed sources)``), so two
-nodes racing on one image cannot both win.
+Every status change glimpse makes is one of the moves below, and goes through
+``ImageRepository.move``: a compare-and-set (``UPDATE … WHERE status IN (the move's
+sources)``), so two requests racing on one image, on any number of nodes, cannot both
+win. A new kind of change (import's, say) is a new row here, nowhere else.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from dataclasses import dataclass
+from enum import Enum
 
-
-class Status(StrEnum):
-    QUEUED = "queued"
-    SAVING = "saving"
-    UPLOADING = "uploading"
-    IMPORTING = "importing"
-    ACTIVE = "active"
-    DEACTIVATED = "deactivated"
-    KILLED = "killed"
-    PENDING_DELETE = "pending_delete"
-    DELETED = "deleted"
-
+from glimpse.errors import (
+    GlimpseError,
+    ImageDeleted,
+    InvalidStatusTransition,
+    NotFound,
+    RefusedInStatus,
+)
+from glimpse.model.images import Status
 
 S = Status
 
-# from-status → the statuses it may move to (Glance's domain model)
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
-    S.SAVING: frozenset({S.ACTIVE, S.KILLED, S.DELETED, S.QUEUED}),
-    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
-    S.IMPORTING: frozenset({S.ACTIVE, S.DELETED, S.QUEUED}),
-    S.ACTIVE: frozenset({S.PENDING_DELETE, S.DELETED, S.DEACTIVATED}),
-    S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
-    S.KILLED: frozenset({S.DELETED}),
-    S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
-    S.DELETED: frozenset(),
-}
-
-# Entering these needs both disk_format and container_format set.
-NEEDS_FORMATS: frozenset[Status] = frozenset({S.SAVING, S.ACTIVE, S.IMPORTING})
-
-# Statuses in which an image no longer exists for the API (404 everywhere).
-GONE: frozenset[Status] = frozenset({S.PENDING_DELETE, S.DELETED})
+# Statuses in which an image exists for the API; in the others it is 404 everywhere.
+LIVE: frozenset[Status] = frozenset(
+    {S.QUEUED, S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DEACTIVATED, S.KILLED}
+)
+GONE: frozenset[Status] = frozenset(Status) - LIVE
 
 # Statuses in which disk_format / container_format may still be changed.
 FORMATS_EDITABLE: frozenset[Status] = frozenset({S.QUEUED, S.IMPORTING})
 
-
-def sources_of(target: Status) -> frozenset[Status]:
-    """Every status from which ``target`` may be entered."""
-    return frozenset(src for src, targets in TRANSITIONS.items() if target in targets)
+# Statuses a list never shows.
+UNLISTED: frozenset[Status] = frozenset({S.KILLED})
 
 
-def can_transition(current: str, target: Status) -> bool:
-    return target in TRANSITIONS.get(Status(current), frozenset())
+# (error, message): what a caller is told; the message may name {image_id}, {current},
+# {target} and {action}
+Answer = tuple[type[GlimpseError], str]
+
+_TRANSITION: Answer = (
+    InvalidStatusTransition,
+    "Image status transition from {current} to {target} is not allowed",
+)
+_NOT_FOUND: Answer = (NotFound, "No image found with ID {image_id}")
+_REFUSED: Answer = (RefusedInStatus, "Not allowed to {action} image in status '{current}'")
+_DELETED_DURING_UPLOAD: Answer = (
+    ImageDeleted,
+    "Image {image_id} could not be found after upload. It may have been deleted during the upload.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    sources: frozenset[Status]
+    target: Status
+    # an image already at the target: True → nothing to do (Glance answers success)
+    idempotent: bool
+    # the image is live but in none of the sources
+    refused: Answer
+    # the image is gone (deleted meanwhile)
+    gone: Answer
+
+
+class Move(Enum):
+    """Every status change glimpse makes: from any of ``sources`` to ``target``."""
+
+    START_UPLOAD = Rule(
+        frozenset({S.QUEUED}), S.SAVING, False,
+        refused=_TRANSITION, gone=(ImageDeleted, "Image {image_id} was deleted."),
+    )  # fmt: skip
+    FINISH_UPLOAD = Rule(
+        frozenset({S.SAVING}), S.ACTIVE, False,
+        refused=_DELETED_DURING_UPLOAD, gone=_DELETED_DURING_UPLOAD,
+    )  # fmt: skip
+    # an upload failed, or its node died and its lease expired
+    ABANDON_UPLOAD = Rule(
+        frozenset({S.SAVING}), S.QUEUED, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
+    DEACTIVATE = Rule(frozenset({S.ACTIVE}), S.DEACTIVATED, True, refused=_REFUSED, gone=_NOT_FOUND)
+    REACTIVATE = Rule(frozenset({S.DEACTIVATED}), S.ACTIVE, True, refused=_REFUSED, gone=_NOT_FOUND)
+    DELETE = Rule(LIVE, S.DELETED, False, refused=_NOT_FOUND, gone=_NOT_FOUND)
+
+    @property
+    def sources(self) -> frozenset[Status]:
+        return self.value.sources
+
+    @property
+    def target(self) -> Status:
+        return self.value.target
+
+    def refusal(self, image_id: str, current: str | None) -> GlimpseError:
+        """What the caller is told when this move finds the image in ``current`` (None:
+        no such image)."""
+        rule = self.value
+        kind, message = rule.gone if current is None or current in GONE else rule.refused
+        return kind(
+            message.format(
+                image_id=image_id, current=current, target=rule.target, action=self.name.lower()
+            )
+        )
+
+    def check(self, image_id: str, current: str) -> bool:
+        """Whether the move is to be made from ``current``: True if so, False when the
+        image is already where an idempotent move leads; otherwise the refusal."""
+        if current in self.value.sources:
+            return True
+        if self.value.idempotent and current == self.value.target:
+            return False
+        raise self.refusal(image_id, current)

@@ -1,0 +1,1 @@
+"""``/identity…``: the built-in identity's Keystone v3 API."""

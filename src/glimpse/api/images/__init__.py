@@ -1,0 +1,1 @@
+"""``/v2/images…``: image records, their data, members and tags."""

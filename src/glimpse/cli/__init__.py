@@ -1,0 +1,144 @@
+"""``glimpse`` command line: serve the API, manage the database (and, in
+``cli_identity``, the built-in identity's users, projects and roles)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
+from glimpse.cli.identity import add_identity_commands, first_start
+from glimpse.config import ConfigurationError, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "config", None):
+        os.environ["GLIMPSE_CONFIG"] = args.config
+    # Options given on the command line travel to worker processes as GLIMPSE_* vars.
+    for name in ("host", "port", "workers", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            os.environ[f"GLIMPSE_{name.upper()}"] = str(value)
+    return Settings()
+
+
+def check_settings(settings: Settings) -> None:
+    """Fail before serving on what would fail in every worker (e.g. a broken policy file)."""
+    from glimpse.app import build_policy
+
+    build_policy(settings)
+    if settings.auth_mode == "keystone":
+        from glimpse.auth.keystone import check_keystone_settings
+
+        check_keystone_settings(settings)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from glimpse.db import migrate
+
+    try:
+        settings = _settings(args)
+        check_settings(settings)
+    except (ValidationError, ConfigurationError) as exc:
+        print(f"glimpse: cannot start: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    log = logging.getLogger("glimpse")
+    url = settings.resolved_database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.prepare(url)
+    except ConfigurationError as exc:
+        log.error("%s", exc)
+        return 2
+    if settings.auth_mode == "builtin":
+        first_start(settings, log)
+    if settings.auth_mode == "noauth":
+        log.warning(
+            "auth_mode = noauth: every request is trusted; requests without identity headers "
+            "act as admin. Never expose this server beyond a test machine."
+        )
+    log.info(
+        "glimpse serving on http://%s:%s (data in %s, database %s, %d worker(s))",
+        settings.host,
+        settings.port,
+        settings.data_dir,
+        make_url(url).render_as_string(hide_password=True),
+        settings.workers,
+    )
+    uvicorn.run(
+        "glimpse.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop",
+        http="httptools",
+        access_log=args.access_log,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        server_header=False,
+        date_header=True,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from glimpse.db import migrate
+
+    settings = _settings(args)
+    migrate.upgrade(settings.resolved_database_url, args.revision)
+    print(f"database at revision {migrate.current(settings.resolved_database_url)}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    from glimpse.db import migrate
+
+    settings = _settings(args)
+    print(migrate.current(settings.resolved_database_url) or "(empty)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="glimpse", description="OpenStack Image service (API v2)")
+    root.add_argument("--config", help="TOML settings file (also GLIMPSE_CONFIG)")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the Image API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--data-dir", dest="data_dir")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+    cur = db_sub.add_parser("current", help="show the schema revision")
+    cur.set_defaults(func=cmd_db_current)
+
+    add_identity_commands(sub, _settings)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

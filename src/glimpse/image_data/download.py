@@ -1,0 +1,66 @@
+"""``GET /v2/images/{id}/file``: which bytes a caller may read, and from where.
+
+The HTTP layer resolves a ``Range`` against :attr:`Download.size` and then opens the
+bytes it wants; a store that has lost them yields nothing (Glance then sends 204).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from glimpse.errors import DataMissing, NotPermitted
+from glimpse.images.repository import ImageRepository
+from glimpse.images.service import ImageService
+from glimpse.model.context import RequestContext
+from glimpse.model.images import Image, Location, Status
+from glimpse.stores.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    image: Image
+    size: int | None  # None: the image has no data
+    location: Location | None
+    stores: StoreRegistry
+
+    async def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes] | None:
+        """``length`` bytes (all, if None) from ``offset``; None if the store lost them."""
+        if self.location is None:
+            return None
+        store = self.stores.for_location(self.location)
+        try:
+            return await store.read(self.location.url, offset, length)
+        except DataMissing:
+            log.error(
+                "image %s is %s but its data is missing at %s",
+                self.image.id,
+                self.image.status,
+                self.location.url,
+            )
+            return None
+
+
+class ImageDownload:
+    def __init__(self, *, images: ImageService, stores: StoreRegistry) -> None:
+        self.images = images
+        self.stores = stores
+
+    async def download(self, context: RequestContext, image_id: str) -> Download:
+        def check(repo: ImageRepository) -> tuple[Image, list[Location]]:
+            image = self.images.found_image(repo, context, image_id)
+            # Glance refuses deactivated data before it asks any rule
+            if image.status == Status.DEACTIVATED and not context.is_admin:
+                raise NotPermitted(
+                    "The requested image has been deactivated. Image data download is forbidden."
+                )
+            self.images.enforce(context, "download_image", image)
+            return image, repo.get_locations(image_id)
+
+        image, locations = await self.images.db.read(check)
+        if not locations or image.size is None:
+            return Download(image, None, None, self.stores)
+        return Download(image, image.size, locations[0], self.stores)

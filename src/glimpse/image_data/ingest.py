@@ -1,0 +1,132 @@
+"""Ingest: image bytes in, counted, capped, hashed, inspected and written to a store.
+
+request body → gather into blocks → count, enforce the size cap and quota → md5, the
+multihash and format inspection, each on its own thread, overlapped with the store write
+of the same block and the network read of the next. Memory holds at most two blocks.
+
+Plain Python over a byte iterator and a store writer: the upload uses it, and so can
+anything else that brings bytes into a store (staging, import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from glimpse.concurrency import run_blocking
+from glimpse.errors import InvalidInput, LimitExceeded
+from glimpse.image_data.blocks import BlockPair
+from glimpse.image_data.inspection import FormatCheck
+from glimpse.stores.base import StoreWriter
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What the bytes turned out to be."""
+
+    size: int
+    checksum: str  # md5
+    hash_algo: str
+    hash_value: str
+    virtual_size: int | None  # None: unknown (not inspected, or not inspectable)
+
+
+class _Digests:
+    """md5 and the multihash, each updated on its own thread; hashlib releases the GIL
+    on large buffers, so both run at once on two cores."""
+
+    def __init__(self, algorithm: str, format_check: FormatCheck | None) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.multihash = hashlib.new(algorithm)
+        self.format_check = format_check
+
+    def _md5_and_inspect(self, block: memoryview) -> None:
+        self.md5.update(block)
+        if self.format_check is not None:
+            self.format_check.eat(block)
+
+    def feed(self, block: memoryview) -> list[Awaitable[None]]:
+        return [
+            run_blocking(self._md5_and_inspect, block),
+            run_blocking(self.multihash.update, block),
+        ]
+
+
+async def ingest(
+    body: AsyncIterator[bytes],
+    writer: StoreWriter,
+    *,
+    limit: int,
+    hash_algo: str,
+    format_check: FormatCheck | None,
+    block_size: int,
+    declared_size: int | None = None,
+    still_wanted: Callable[[], None] = lambda: None,
+) -> Ingested:
+    """Stream ``body`` into ``writer`` (which the caller commits or aborts).
+
+    ``limit``: the most bytes accepted (413 past it); ``declared_size``: the size the
+    client announced (400 if the data differs); ``still_wanted``: asked before each block
+    is written, raises to stop (the image was deleted meanwhile, say)."""
+    digests = _Digests(hash_algo, format_check)
+    blocks = BlockPair(block_size)
+    total = 0
+    in_flight: asyncio.Future[Any] | None = None
+    handed: memoryview | None = None
+
+    async def settle() -> None:
+        """Wait until the block handed over last is hashed and written."""
+        nonlocal in_flight, handed
+        if in_flight is not None:
+            try:
+                await in_flight
+            finally:
+                in_flight = None
+                if handed is not None:
+                    handed.release()
+                    handed = None
+
+    async def hand_over() -> None:
+        nonlocal in_flight, handed
+        await settle()  # its block is the one that fills next
+        still_wanted()
+        handed = blocks.hand_over()
+        in_flight = asyncio.gather(*digests.feed(handed), writer.write(handed))
+
+    try:
+        async for chunk in body:
+            total += len(chunk)
+            if total > limit:
+                raise LimitExceeded(
+                    f"Image exceeds the storage quota or size cap of {limit} bytes."
+                )
+            while chunk:
+                chunk = blocks.take(chunk)
+                if blocks.full:
+                    await hand_over()
+        if blocks.filled:
+            await hand_over()
+        await settle()
+        still_wanted()
+    finally:
+        # the threads must be done with a block before it is unmapped
+        with contextlib.suppress(BaseException):
+            await settle()
+        blocks.close()
+    if declared_size is not None and total != declared_size:
+        raise InvalidInput(
+            f"Size of uploaded data ({total}) does not match x-openstack-image-size "
+            f"({declared_size})."
+        )
+    virtual_size = await run_blocking(format_check.verdict, total) if format_check else None
+    return Ingested(
+        size=total,
+        checksum=digests.md5.hexdigest(),
+        hash_algo=digests.multihash.name,
+        hash_value=digests.multihash.hexdigest(),
+        virtual_size=virtual_size,
+    )

@@ -1,0 +1,278 @@
+"""The SQL of image records: images, their properties, tags and locations, over the
+connection of one unit of work.
+
+Methods take and return the plain objects of ``glimpse.model.images``. Status changes go
+through :meth:`ImageRepository.move`, the compare-and-set of ``images/status.py``'s table.
+Listing's SQL is in ``listing.py``, the visibility rule in ``visibility.py``, members' SQL
+in ``member_repository.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
+
+from glimpse.clock import utcnow
+from glimpse.db.tables import (
+    image_locations,
+    image_members,
+    image_properties,
+    image_tags,
+    images,
+)
+from glimpse.images import listing, visibility
+from glimpse.images.status import Move
+from glimpse.model.context import Viewer
+from glimpse.model.images import BASE_ATTRIBUTES, Image, Location
+from glimpse.model.listing import ImageQuery
+
+IMAGE_COLUMNS = [images.c[name] for name in BASE_ATTRIBUTES]
+
+# Statements on the hot path are built once: SQLAlchemy then skips building them and
+# computing their cache keys on every request.
+_LIVE_IMAGE = select(*IMAGE_COLUMNS).where(
+    images.c.id == bindparam("image_id"), images.c.deleted == false()
+)
+_LIVE_IMAGE_FOR_UPDATE = _LIVE_IMAGE.with_for_update()
+_STATUS = select(images.c.status).where(images.c.id == bindparam("image_id"))
+_INSERT_IMAGE = insert(images)
+_UPDATE_LIVE = update(images).where(
+    images.c.id == bindparam("b_image_id"), images.c.deleted == false()
+)
+_MOVE = _UPDATE_LIVE.where(images.c.status.in_(bindparam("b_from", expanding=True)))
+_IS_MEMBER = select(image_members.c.id).where(
+    image_members.c.image_id == bindparam("image_id"),
+    image_members.c.member == bindparam("project"),
+)
+_EXTRAS_OF_MANY = union_all(
+    select(
+        image_properties.c.image_id,
+        literal("p"),
+        image_properties.c.name,
+        image_properties.c.value,
+    ).where(image_properties.c.image_id.in_(bindparam("image_ids", expanding=True))),
+    select(image_tags.c.image_id, literal("t"), image_tags.c.value, null()).where(
+        image_tags.c.image_id.in_(bindparam("image_ids", expanding=True))
+    ),
+)
+# properties ("p", name, value) and tags ("t", tag, NULL) of one image in one round trip
+_EXTRAS_OF_ONE = union_all(
+    select(literal("p"), image_properties.c.name, image_properties.c.value).where(
+        image_properties.c.image_id == bindparam("image_id")
+    ),
+    select(literal("t"), image_tags.c.value, null()).where(
+        image_tags.c.image_id == bindparam("image_id")
+    ),
+)
+
+
+def image_from_row(row: Row[Any]) -> Image:
+    return Image(**row._asdict())
+
+
+class ImageRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    # ------------------------------------------------------------------ images
+
+    def get_image(self, image_id: str, *, for_update: bool = False) -> Image | None:
+        """A live (not deleted) image with its properties and tags."""
+        query = (
+            _LIVE_IMAGE_FOR_UPDATE if for_update and self.dialect == "postgresql" else _LIVE_IMAGE
+        )
+        row = self.conn.execute(query, {"image_id": image_id}).first()
+        if row is None:
+            return None
+        image = image_from_row(row)
+        for kind, name, value in self.conn.execute(_EXTRAS_OF_ONE, {"image_id": image_id}):
+            if kind == "p":
+                image.properties[name] = value
+            else:
+                image.tags.append(name)
+        return image
+
+    def get_status(self, image_id: str) -> str | None:
+        """The status of an image, deleted ones included; None if it never existed."""
+        return self.conn.execute(_STATUS, {"image_id": image_id}).scalar()
+
+    def id_exists(self, image_id: str) -> bool:
+        """Whether an image with this id exists or ever existed (ids are never reused)."""
+        return self.get_status(image_id) is not None
+
+    def _load_extras(self, found: Sequence[Image]) -> None:
+        if not found:
+            return
+        by_id = {image.id: image for image in found}
+        rows = self.conn.execute(_EXTRAS_OF_MANY, {"image_ids": list(by_id)})
+        for image_id, kind, name, value in rows:
+            if kind == "p":
+                by_id[image_id].properties[name] = value
+            else:
+                by_id[image_id].tags.append(name)
+
+    def add_image(self, image: Image) -> None:
+        self.conn.execute(_INSERT_IMAGE, {**image.base_values(), "deleted": False})
+        if image.properties:
+            self.conn.execute(
+                insert(image_properties),
+                [
+                    {"image_id": image.id, "name": k, "value": v}
+                    for k, v in image.properties.items()
+                ],
+            )
+        if image.tags:
+            self.conn.execute(
+                insert(image_tags), [{"image_id": image.id, "value": t} for t in image.tags]
+            )
+
+    def update_image(self, image_id: str, values: dict[str, Any]) -> bool:
+        """Set columns of a live image, its status excepted (see :meth:`move`). Returns
+        whether a row changed."""
+        assert "status" not in values, "status changes go through move()"
+        # the SET clause is made from the keys of the parameters (compiled once per set)
+        result = self.conn.execute(_UPDATE_LIVE, {**values, "b_image_id": image_id})
+        return result.rowcount == 1
+
+    def move(self, image_id: str, move: Move, values: dict[str, Any] | None = None) -> bool:
+        """Compare-and-set: give a live image ``move``'s target status (and ``values``)
+        only if its status is still one of ``move``'s sources. Returns whether it moved."""
+        params = {
+            **(values or {}),
+            "status": move.target,
+            "b_image_id": image_id,
+            "b_from": list(move.sources),
+        }
+        params.setdefault("updated_at", utcnow())
+        return self.conn.execute(_MOVE, params).rowcount == 1
+
+    def save_extras(
+        self,
+        image_id: str,
+        *,
+        set_properties: dict[str, str | None] | None = None,
+        remove_properties: Iterable[str] = (),
+        tags: Collection[str] | None = None,
+    ) -> None:
+        removed = list(remove_properties)
+        if set_properties:
+            removed.extend(set_properties)
+        if removed:
+            self.conn.execute(
+                delete(image_properties).where(
+                    image_properties.c.image_id == image_id, image_properties.c.name.in_(removed)
+                )
+            )
+        if set_properties:
+            self.conn.execute(
+                insert(image_properties),
+                [{"image_id": image_id, "name": k, "value": v} for k, v in set_properties.items()],
+            )
+        if tags is not None:
+            self.conn.execute(delete(image_tags).where(image_tags.c.image_id == image_id))
+            if tags:
+                self.conn.execute(
+                    insert(image_tags), [{"image_id": image_id, "value": t} for t in tags]
+                )
+
+    def add_tag(self, image_id: str, tag: str) -> None:
+        exists_already = self.conn.execute(
+            select(image_tags.c.value).where(
+                image_tags.c.image_id == image_id, image_tags.c.value == tag
+            )
+        ).first()
+        if exists_already is None:
+            self.conn.execute(insert(image_tags).values(image_id=image_id, value=tag))
+
+    def remove_tag(self, image_id: str, tag: str) -> bool:
+        result = self.conn.execute(
+            delete(image_tags).where(image_tags.c.image_id == image_id, image_tags.c.value == tag)
+        )
+        return result.rowcount == 1
+
+    def delete_image(self, image_id: str) -> bool:
+        """Soft-delete a live image (the row stays so that its id is never reused and an
+        upload in flight learns its image is gone). Its metadata rows go."""
+        now = utcnow()
+        if not self.move(
+            image_id, Move.DELETE, {"deleted": True, "deleted_at": now, "updated_at": now}
+        ):
+            return False
+        for table in (image_properties, image_tags, image_members):
+            self.conn.execute(delete(table).where(table.c.image_id == image_id))
+        return True
+
+    def storage_used(self, owner: str | None) -> int:
+        """Bytes held by an owner's live images (one copy per location)."""
+        locations = (
+            select(func.count()).where(image_locations.c.image_id == images.c.id).scalar_subquery()
+        )
+        owner_match = images.c.owner.is_(None) if owner is None else images.c.owner == owner
+        query = select(func.coalesce(func.sum(images.c.size * locations), 0)).where(
+            owner_match, images.c.deleted == false(), images.c.size.is_not(None)
+        )
+        return int(self.conn.execute(query).scalar() or 0)
+
+    # ------------------------------------------------------- visibility, listing
+
+    def is_member(self, image_id: str, project: str) -> bool:
+        found = self.conn.execute(_IS_MEMBER, {"image_id": image_id, "project": project})
+        return found.first() is not None
+
+    def can_see(self, image: Image, viewer: Viewer) -> bool:
+        return visibility.can_see(
+            image,
+            viewer,
+            is_member=lambda: (
+                viewer.project is not None and self.is_member(image.id, viewer.project)
+            ),
+        )
+
+    def list_images(self, query: ImageQuery, viewer: Viewer, marker: Image | None) -> list[Image]:
+        rows = self.conn.execute(listing.statement(query, viewer, marker, IMAGE_COLUMNS)).all()
+        found = [image_from_row(row) for row in rows]
+        self._load_extras(found)
+        return found
+
+    # ----------------------------------------------------------------- locations
+
+    def get_locations(self, image_id: str) -> list[Location]:
+        rows = self.conn.execute(
+            select(image_locations.c.url, image_locations.c.meta, image_locations.c.store)
+            .where(image_locations.c.image_id == image_id)
+            .order_by(image_locations.c.id)
+        ).all()
+        return [Location(url=r.url, metadata=orjson.loads(r.meta), store=r.store) for r in rows]
+
+    def add_location(self, image_id: str, location: Location) -> None:
+        self.conn.execute(
+            insert(image_locations).values(
+                image_id=image_id,
+                url=location.url,
+                store=location.store,
+                meta=orjson.dumps(location.metadata).decode(),
+                created_at=utcnow(),
+            )
+        )
+
+    def remove_locations(self, image_id: str) -> list[Location]:
+        found = self.get_locations(image_id)
+        self.conn.execute(delete(image_locations).where(image_locations.c.image_id == image_id))
+        return found

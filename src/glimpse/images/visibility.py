@@ -1,0 +1,83 @@
+"""Who can see an image: Glance's visibility rule, in its three forms side by side.
+
+- :func:`can_see`: one image already read (show, update, delete, members, a marker).
+  An image without an owner is visible to everyone, as in Glance's database layer.
+- :func:`listable`: the same rule as SQL for the list, narrowed by the list's
+  ``visibility`` and ``member_status`` (Glance lists an owner-less image only for admins).
+- :func:`policy_target`: what oslo.policy rules see of an image once it was found visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+
+from glimpse.db.tables import image_members, images
+from glimpse.model.context import RequestContext, Viewer
+from glimpse.model.images import Image
+from glimpse.model.listing import ImageQuery
+
+# visible to every project
+OPEN_TO_ALL = ("public", "community")
+
+
+def can_see(image: Image, viewer: Viewer, *, is_member: Callable[[], bool]) -> bool:
+    """``is_member`` is asked last, only for a ``shared`` image of another project."""
+    if viewer.is_admin or image.owner is None:
+        return True
+    if image.visibility in OPEN_TO_ALL:
+        return True
+    if viewer.project is None:
+        return False
+    if image.owner == viewer.project:
+        return True
+    return image.visibility == "shared" and is_member()
+
+
+def listable(query: ImageQuery, viewer: Viewer) -> ColumnElement[bool]:
+    """Glance's list: what the caller may list, narrowed by ``visibility`` (a value
+    outside the four matches nothing; ``all`` keeps everything). Without one, only the
+    caller's own community images are listed."""
+    vis = images.c.visibility
+    project = viewer.project
+    owned = images.c.owner == project if project is not None else false()
+    if viewer.is_admin:
+        allowed: ColumnElement[bool] = true()
+    else:
+        membership = (
+            exists().where(
+                image_members.c.image_id == images.c.id,
+                image_members.c.member == project,
+                *(
+                    []
+                    if query.member_status == "all"
+                    else [image_members.c.status == query.member_status]
+                ),
+            )
+            if project is not None
+            else false()
+        )
+        allowed = or_(vis.in_(OPEN_TO_ALL), owned, and_(vis == "shared", membership))
+    if query.visibility is None:
+        return and_(allowed, or_(vis != "community", owned))
+    if query.visibility == "all":
+        return allowed
+    return and_(allowed, vis == query.visibility)
+
+
+def policy_target(image: Image, context: RequestContext) -> dict[str, Any]:
+    """What oslo.policy rules see of an image (Glance's ImageTarget).
+
+    ``member_id`` is the caller's project whenever the image is ``shared`` and not the
+    caller's own, as in Glance: such an image is only ever checked once it was found
+    visible, i.e. through a membership (or by an admin), so no membership is looked up.
+    """
+    shared_with_caller = image.visibility == "shared" and image.owner != context.project_id
+    return {
+        "project_id": image.owner,
+        "owner": image.owner,
+        "member_id": context.project_id if shared_with_caller else None,
+        "visibility": image.visibility,
+    }

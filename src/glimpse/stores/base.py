@@ -1,0 +1,72 @@
+"""The one Store protocol every backend implements.
+
+Stores only move bytes: they never hash, count or check quotas (the data pipeline in
+``glimpse.image_data`` does that once for all of them), and they know nothing of the
+database. A write goes to a temporary place that ``commit`` makes final and ``abort``
+removes, so a failed upload leaves nothing behind. Every backend passes the one contract
+suite in ``tests/stores/contract.py`` against its real server.
+
+Errors: :class:`glimpse.errors.DataMissing` for data that is not there,
+:class:`glimpse.errors.StorageFull` when the media is full, and
+:class:`glimpse.errors.StoreUnavailable` for everything else that fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class StoreWriter(Protocol):
+    # where the bytes are while the write is in flight (recorded in the upload lease so
+    # that a dead node's partial data can be found and removed)
+    partial_location: str
+
+    async def write(self, data: memoryview) -> None:
+        """Store the next bytes. ``data`` is reused once this returns: a store must be
+        done with it (copied or sent) by then."""
+        ...
+
+    async def commit(self) -> str:
+        """Make the data final; returns the location URL to record on the image."""
+        ...
+
+    async def abort(self) -> None:
+        """Remove whatever was written. Never raises."""
+        ...
+
+
+class Store(Protocol):
+    name: str
+    # False for stores that only read data others put there (HTTP locations)
+    writable: bool
+
+    def handles(self, location: str) -> bool:
+        """Whether ``location`` is a URL of this store (its scheme and its place)."""
+        ...
+
+    async def writer(self, image_id: str, size_hint: int | None) -> StoreWriter: ...
+
+    async def read(
+        self, location: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Open the data (raising DataMissing if it is gone) and return an iterator over
+        ``length`` bytes (all, if None) from ``offset``."""
+        ...
+
+    async def size(self, location: str) -> int:
+        """The number of bytes stored at ``location``; DataMissing if there are none."""
+        ...
+
+    async def delete(self, location: str) -> None:
+        """Remove data; a location that is already gone is not an error."""
+        ...
+
+    def objects(self) -> AsyncIterator[str]:
+        """The location of everything the store holds, partial writes included (to find
+        data no image owns)."""
+        ...
+
+    async def probe(self) -> None:
+        """Return if the store can be used now; StoreUnavailable saying why otherwise."""
+        ...

@@ -58,7 +58,7 @@ class FileStoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["file"] = "file"
+    type: Literal["file"]
     directory: Path
     # fsync image files before the image becomes active (durable across power loss)
     fsync: bool = True
@@ -142,7 +142,6 @@ class Settings(BaseSettings):
     image_property_quota: int = 128
     image_tag_quota: int = 128
     image_member_quota: int = 128
-    image_location_quota: int = 10
     hashing_algorithm: str = "sha512"
     container_formats: list[str] = DEFAULT_CONTAINER_FORMATS
     disk_formats: list[str] = DEFAULT_DISK_FORMATS
@@ -187,6 +186,7 @@ class Settings(BaseSettings):
         """Every configured store by name, the default one first."""
         stores: dict[str, StoreSettings] = dict(self.stores) or {
             FLAT_STORE_NAME: FileStoreSettings(
+                type="file",
                 directory=self.file_store_dir or self.data_dir / "images",
                 fsync=self.file_store_fsync,
                 direct_io=self.file_store_direct_io,

@@ -52,7 +52,6 @@ CHANGES_POLL_SECONDS = 1.0
 # how long after expiry a token still validates with ?allow_expired (Keystone's default)
 ALLOW_EXPIRED_WINDOW = timedelta(days=2)
 AUTH_REQUIRED = "The request you have made requires authentication."
-METHODS = ("password", "token")
 
 
 class InvalidToken(NotFound):
@@ -235,10 +234,6 @@ class IdentityService:
     async def purge_expired_revocations(self) -> int:
         now = utcnow()
         return await self._write(lambda repo: repo.purge_revoked(now))
-
-    def forget_validated_tokens(self) -> None:
-        """Drop every remembered validation (after a change made by this process)."""
-        self._cache.clear()
 
     # ------------------------------------------------------------- lookups
 

@@ -24,8 +24,6 @@ CREATE_BASE = frozenset(
 # Base attributes PATCH may replace (never remove).
 PATCH_BASE = CREATE_BASE - {"id"}
 
-VISIBILITIES = ("public", "private", "shared", "community")
-
 
 def check_patchable(name: str) -> None:
     """403 for a PATCH path a caller may never touch (Glance's order: read-only first)."""

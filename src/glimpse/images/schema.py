@@ -64,10 +64,6 @@ class Schemas:
     def _image_validator(self) -> Draft4Validator:
         return Draft4Validator(self.image)
 
-    @cached_property
-    def base_image_properties(self) -> frozenset[str]:
-        return frozenset(k for k, v in self.image["properties"].items() if v.get("is_base", True))
-
     def validate_image(self, document: dict[str, Any]) -> None:
         """400 unless ``document`` is a valid (partial) image."""
         error = jsonschema.exceptions.best_match(self._image_validator.iter_errors(document))

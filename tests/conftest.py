@@ -19,15 +19,14 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
 from glimpse.app import Glimpse
 from glimpse.config import Settings
 from glimpse.db import migrate
-from glimpse.db.tables import metadata
 from tests.support.server import ServerProcess
 from tests.support.stored import Stored
+from tests.support.units import empty
 
 # the Keystone-mode fixtures (keystone, glimpse_keystone, as_user)
 pytest_plugins = ["tests.support.keystone"]
@@ -84,9 +83,7 @@ def backend(database_url: str) -> str:
 
 def wipe(app: Glimpse) -> None:
     """Empty every table (much faster than a fresh schema per test)."""
-    with app.db.engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(delete(table))
+    empty(app.db)
 
 
 @pytest.fixture

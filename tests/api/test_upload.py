@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from tests.support.disk_images import qcow2
 from tests.support.images import OCTETS, active, create, show, upload
 from tests.support.server import ServerProcess
 from tests.support.stored import Stored
+from tests.support.unwritable import unwritable
 
 
 async def assert_reset(client: httpx.AsyncClient, image_id: str, stored: Stored) -> None:
@@ -323,30 +323,16 @@ async def test_non_bare_containers_are_not_inspected(client: httpx.AsyncClient) 
 
 
 @pytest.fixture
-def unwritable(make_settings: Any) -> Iterator[Path]:
-    """The file store's directory, made unwritable for real (root ignores modes: use
-    the immutable attribute then)."""
+def unwritable_store(make_settings: Any) -> Iterator[Path]:
+    """The file store's directory, made unwritable for real."""
     (store,) = make_settings().resolved_stores.values()
-    images = store.directory
-    images.mkdir(exist_ok=True)
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", str(images)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"running as root and chattr +i failed: {done.stderr.decode().strip()}")
-        try:
-            yield images
-        finally:
-            subprocess.run(["chattr", "-i", str(images)], check=True)
-    else:
-        images.chmod(0o500)
-        try:
-            yield images
-        finally:
-            images.chmod(0o700)
+    store.directory.mkdir(parents=True, exist_ok=True)
+    with unwritable(store.directory):
+        yield store.directory
 
 
 async def test_unwritable_store_is_503(
-    client: httpx.AsyncClient, stored: Stored, unwritable: Path
+    client: httpx.AsyncClient, stored: Stored, unwritable_store: Path
 ) -> None:
     image = await create(client)
     response = await upload(client, image["id"], b"data")

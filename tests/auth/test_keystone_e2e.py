@@ -111,13 +111,15 @@ def test_openstacksdk_through_the_catalog(
     try:
         assert conn.image.get_endpoint().startswith(glimpse_keystone.url)
         path, md5 = disk_file
-        image = conn.image.create_image(
-            f"sdk-{uuid.uuid4().hex[:8]}",
-            filename=str(path),
-            disk_format="raw",
-            container_format="bare",
-            visibility="private",
-        )
+        # data= rather than filename=: the SDK never closes a file it opens itself
+        with path.open("rb") as data:
+            image = conn.image.create_image(
+                f"sdk-{uuid.uuid4().hex[:8]}",
+                data=data,
+                disk_format="raw",
+                container_format="bare",
+                visibility="private",
+            )
         shown = conn.image.get_image(image.id)
         assert (shown.status, shown.checksum) == ("active", md5)
         assert shown.owner_id == keystone.users["alpha-member"].project_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,9 @@ import pytest
 
 from glimpse.errors import StoreUnavailable
 from glimpse.stores.file import FileStore
-from tests.stores.contract import StoreContract, get, listed, put
+from tests.stores.contract import StoreContract
+from tests.support.store_data import get, listed, put
+from tests.support.unwritable import unwritable
 
 
 @pytest.fixture(params=["direct", "cached"])
@@ -34,24 +35,10 @@ async def test_locations_of_another_directory_are_not_its_own(
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory nobody can write to, for real (root ignores modes: the immutable
-    attribute then)."""
     directory = tmp_path / "frozen"
     directory.mkdir()
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", str(directory)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"running as root and chattr +i failed: {done.stderr.decode().strip()}")
-        try:
-            yield directory
-        finally:
-            subprocess.run(["chattr", "-i", str(directory)], check=True)
-    else:
-        directory.chmod(0o500)
-        try:
-            yield directory
-        finally:
-            directory.chmod(0o700)
+    with unwritable(directory):
+        yield directory
 
 
 async def test_an_unwritable_directory_is_unavailable(read_only_dir: Path) -> None:

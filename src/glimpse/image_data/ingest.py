@@ -75,27 +75,35 @@ async def ingest(
     digests = _Digests(hash_algo, format_check)
     blocks = BlockPair(block_size)
     total = 0
-    in_flight: asyncio.Future[Any] | None = None
+    in_flight: list[asyncio.Future[Any]] = []
     handed: memoryview | None = None
 
     async def settle() -> None:
-        """Wait until the block handed over last is hashed and written."""
+        """Wait until every part of the block handed over last (the hashes, the store
+        write) is done, then release it; raise the first part's error. A part that fails
+        does not let the block go while the others still read it."""
         nonlocal in_flight, handed
-        if in_flight is not None:
-            try:
-                await in_flight
-            finally:
-                in_flight = None
-                if handed is not None:
-                    handed.release()
-                    handed = None
+        if not in_flight:
+            return
+        parts = in_flight
+        await asyncio.wait(parts)  # all of them, whatever one of them raised
+        in_flight = []
+        if handed is not None:
+            handed.release()
+            handed = None
+        errors = [part.exception() for part in parts if not part.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
 
     async def hand_over() -> None:
         nonlocal in_flight, handed
         await settle()  # its block is the one that fills next
         still_wanted()
         handed = blocks.hand_over()
-        in_flight = asyncio.gather(*digests.feed(handed), writer.write(handed))
+        in_flight = [
+            asyncio.ensure_future(part) for part in (*digests.feed(handed), writer.write(handed))
+        ]
 
     try:
         async for chunk in body:

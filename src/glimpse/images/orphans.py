@@ -13,7 +13,6 @@ from glimpse.model.images import Location
 class OrphanRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.dialect = conn.dialect.name
 
     def add(self, location: Location) -> None:
         self.conn.execute(
@@ -23,12 +22,11 @@ class OrphanRepository:
         )
 
     def claim(self, limit: int = 100) -> list[tuple[int, Location]]:
-        """Some orphans to retry (on PostgreSQL, none another node is retrying)."""
+        """Some orphans to retry. (Two nodes may retry the same one at once: the rows are
+        locked only while they are claimed, and deleting data twice is harmless.)"""
         query = select(orphaned_data.c.id, orphaned_data.c.store, orphaned_data.c.location).limit(
             limit
         )
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         return [
             (r.id, Location(url=r.location, store=r.store or None))
             for r in self.conn.execute(query)

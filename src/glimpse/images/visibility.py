@@ -3,7 +3,9 @@
 - :func:`can_see`: one image already read (show, update, delete, members, a marker).
   An image without an owner is visible to everyone, as in Glance's database layer.
 - :func:`listable`: the same rule as SQL for the list, narrowed by the list's
-  ``visibility`` and ``member_status`` (Glance lists an owner-less image only for admins).
+  ``visibility`` and ``member_status``. As in Glance's list, an owner-less image is
+  listed like one of a project nobody is in (public, community, or shared with the
+  caller), where :func:`can_see` lets anyone see it.
 - :func:`policy_target`: what oslo.policy rules see of an image once it was found visible.
 """
 

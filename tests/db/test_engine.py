@@ -1,0 +1,125 @@
+"""glimpse.db.engine: every unit of work (``Database.read/write``) is one transaction,
+committed when the work returns and rolled back when it raises; ``UnitsOfWork`` hands the
+work a capability's repository bound to that transaction's connection."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from glimpse.clock import utcnow
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.db.tables import orphaned_data
+from tests.support.units import count_rows
+
+
+class Orphans:
+    """A small real repository over one table, for these tests."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, url: str, row_id: int | None = None) -> None:
+        values = {"store": "file", "location": url, "created_at": utcnow()}
+        if row_id is not None:
+            values["id"] = row_id
+        self.conn.execute(insert(orphaned_data).values(**values))
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(orphaned_data)).scalar_one())
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_write_is_committed_when_the_work_returns(db: Database) -> None:
+    def work(conn: Connection) -> str:
+        Orphans(conn).add("file:///a")
+        Orphans(conn).add("file:///b")
+        return "done"
+
+    assert await db.write(work) == "done"
+    assert await db.read(lambda conn: Orphans(conn).count()) == 2
+    assert count_rows(db, orphaned_data) == 2
+
+
+async def test_a_write_that_raises_is_rolled_back_whole(db: Database) -> None:
+    def work(conn: Connection) -> None:
+        Orphans(conn).add("file:///a")
+        Orphans(conn).add("file:///b")
+        assert Orphans(conn).count() == 2  # the work sees its own rows
+        raise Boom("changed my mind")
+
+    with pytest.raises(Boom, match="changed my mind"):
+        await db.write(work)
+    assert count_rows(db, orphaned_data) == 0
+
+
+async def test_a_failing_statement_undoes_the_earlier_ones(db: Database) -> None:
+    def work(conn: Connection) -> None:
+        Orphans(conn).add("file:///first", row_id=7)
+        Orphans(conn).add("file:///again", row_id=7)  # the same primary key
+
+    with pytest.raises(IntegrityError):
+        await db.write(work)
+    assert count_rows(db, orphaned_data) == 0
+
+
+async def test_others_see_a_write_only_once_it_is_over(db: Database) -> None:
+    seen_by_others: list[int] = []
+
+    def work(conn: Connection) -> None:
+        assert conn.in_transaction()
+        Orphans(conn).add("file:///a")
+        # another connection, outside this unit of work
+        seen_by_others.append(count_rows(db, orphaned_data))
+
+    await db.write(work)
+    assert seen_by_others == [0]
+    assert count_rows(db, orphaned_data) == 1
+
+
+async def test_a_read_is_one_transaction_too(db: Database) -> None:
+    await db.write(lambda conn: Orphans(conn).add("file:///a"))
+
+    def work(conn: Connection) -> tuple[bool, int]:
+        return conn.in_transaction(), Orphans(conn).count()
+
+    assert await db.read(work) == (True, 1)
+
+
+async def test_units_of_work_hand_the_repository_the_transaction_connection(
+    db: Database,
+) -> None:
+    made: list[Orphans] = []
+
+    def repository(conn: Connection) -> Orphans:
+        made.append(Orphans(conn))
+        return made[-1]
+
+    orphans = UnitsOfWork(db, repository)
+
+    def add_two(repo: Orphans) -> int:
+        assert repo is made[-1]
+        assert repo.conn.in_transaction()
+        repo.add("file:///a")
+        repo.add("file:///b")
+        return repo.count()
+
+    assert await orphans.write(add_two) == 2
+    assert await orphans.read(lambda repo: repo.count()) == 2
+    assert len(made) == 2  # one repository per unit of work
+
+
+async def test_units_of_work_roll_back_as_the_database_does(db: Database) -> None:
+    orphans = UnitsOfWork(db, Orphans)
+
+    def work(repo: Orphans) -> None:
+        repo.add("file:///a")
+        raise Boom
+
+    with pytest.raises(Boom):
+        await orphans.write(work)
+    assert await orphans.read(lambda repo: repo.count()) == 0

@@ -53,3 +53,14 @@ def test_unknown_auth_mode_is_refused(tmp_path: Path) -> None:
     done = serve(tmp_path, GLIMPSE_AUTH_MODE="ldap")
     assert done.returncode == 2
     assert "auth_mode" in done.stderr
+
+
+def test_malformed_property_protection_file_stops_start_up(tmp_path: Path) -> None:
+    protections = tmp_path / "protections.conf"
+    protections.write_text("[^x_.*]\ncreate = admin\nread = @\n")
+    done = serve(tmp_path, GLIMPSE_PROPERTY_PROTECTION_FILE=str(protections))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"glimpse: cannot start: property_protection_file {protections}: "
+        "[^x_.*] has no 'update' entry"
+    )

@@ -41,6 +41,11 @@ from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.upload import ImageUpload
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
+from glimpse.images.protections import (
+    PropertyProtections,
+    ProtectionFile,
+    read_protection_file,
+)
 from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
@@ -65,10 +70,23 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
     return BuiltinAuth(settings, db)
 
 
-def build_policy(settings: Settings) -> Policy:
-    """oslo.policy with every capability's rules and the operator's policy file."""
+def read_protections(settings: Settings) -> ProtectionFile | None:
+    """The operator's property protection file, parsed (a flaw stops start-up)."""
+    if settings.property_protection_file is None:
+        return None
+    return read_protection_file(
+        settings.property_protection_file, settings.property_protection_rule_format
+    )
+
+
+def build_policy(settings: Settings, protections: ProtectionFile | None = None) -> Policy:
+    """oslo.policy with every capability's rules and the operator's policy file (and
+    the rules a policies-format property protection file names)."""
+    rules = dict(IMAGE_RULES)
+    if protections is not None:
+        rules.update(protections.policy_rules)
     return Policy(
-        IMAGE_RULES,
+        rules,
         legacy_defaults=not settings.new_policy_defaults,
         policy_file=settings.policy_file,
     )
@@ -82,7 +100,8 @@ class Glimpse:
         self.schemas = Schemas(
             disk_formats=settings.disk_formats, container_formats=settings.container_formats
         )
-        self.policy = build_policy(settings)
+        protection_file = read_protections(settings)
+        self.policy = build_policy(settings, protection_file)
         removal = DataRemoval(self.db, self.stores)
         self.images = ImageService(
             db=self.db,
@@ -90,6 +109,7 @@ class Glimpse:
             policy=self.policy,
             schemas=self.schemas,
             settings=settings,
+            protections=PropertyProtections(protection_file, self.policy),
         )
         self.housekeeping = Housekeeping(self.db, removal)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     enforce_new_defaults: bool | None = None
     max_request_id_length: int = 64
+    # Glance's property protections: an INI file of name patterns and who may create,
+    # read, update and delete matching additional properties (roles, or policy rules)
+    property_protection_file: Path | None = None
+    property_protection_rule_format: Literal["roles", "policies"] = "roles"
     # built-in identity
     token_expiration_seconds: int = 3600
     identity_region: str = "RegionOne"

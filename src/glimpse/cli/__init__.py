@@ -29,9 +29,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def check_settings(settings: Settings) -> None:
     """Fail before serving on what would fail in every worker (e.g. a broken policy file)."""
-    from glimpse.app import build_policy
+    from glimpse.app import build_policy, read_protections
 
-    build_policy(settings)
+    build_policy(settings, read_protections(settings))
     if settings.auth_mode == "keystone":
         from glimpse.auth.keystone import check_keystone_settings
 

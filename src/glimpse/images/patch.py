@@ -21,6 +21,7 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
+from glimpse.images.protections import Operation
 from glimpse.images.schema import Schemas
 from glimpse.images.status import FORMATS_EDITABLE
 from glimpse.model.images import Image
@@ -97,12 +98,17 @@ def apply_patch(
     may: Callable[[str], bool],
     authorize: Callable[[str], None],
     is_admin: bool,
+    protect: Callable[[str, Operation], None] | None = None,
+    unseen_properties: int = 0,
 ) -> Changes:
     """Apply ``ops`` (already through :func:`check_op`) to ``image`` in memory.
 
     ``may(rule)`` answers policy questions (publicize_image, communitize_image);
-    ``authorize(rule)`` raises unless the caller may change the image by that rule. Each
-    operation is checked in Glance's order, so the first refusal decides the answer.
+    ``authorize(rule)`` raises unless the caller may change the image by that rule;
+    ``protect(name, operation)`` raises unless property protections let the caller create,
+    update or delete that property (``image.properties`` then holds only those the caller
+    may read; ``unseen_properties`` counts the others, for the quota). Each operation is
+    checked in Glance's order, so the first refusal decides the answer.
     """
     changes = Changes()
     original = set(image.properties)
@@ -127,6 +133,8 @@ def apply_patch(
                 raise NotPermitted(f"Property {name} may not be removed.")
             if not present:
                 raise Conflict(f"Property {name} does not exist.")
+            if protect is not None:
+                protect(name, "delete")
             del properties[name]
             changes.set_properties.pop(name, None)
             changes.removed_properties.add(name)
@@ -138,6 +146,8 @@ def apply_patch(
         if name in PATCH_BASE:
             _set_base(image, changes, name, op.value, is_admin=is_admin, limits=limits)
             continue
+        if protect is not None:
+            protect(name, "update" if present else "create")
         properties[name] = op.value
         changes.set_properties[name] = op.value
         changes.removed_properties.discard(name)
@@ -145,7 +155,7 @@ def apply_patch(
     # only a patch that brings a new name is held to the quota (an image over a lowered
     # quota can still be edited)
     if set(properties) - original and not within_quota(
-        counted_properties(properties), limits.property_quota
+        counted_properties(properties) + unseen_properties, limits.property_quota
     ):
         raise LimitExceeded(f"Maximum number of properties exceeded ({limits.property_quota}).")
     image.properties = properties

@@ -8,7 +8,9 @@ write.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable, Collection
 from typing import Any
 
 from glimpse.auth.policy import Policy
@@ -34,6 +36,7 @@ from glimpse.images.patch import (
     check_op,
     unique_tags,
 )
+from glimpse.images.protections import Operation, PropertyProtections
 from glimpse.images.removal import DataRemoval
 from glimpse.images.repository import ImageRepository
 from glimpse.images.schema import Schemas
@@ -53,8 +56,10 @@ class ImageService:
         policy: Policy,
         schemas: Schemas,
         settings: Settings,
+        protections: PropertyProtections | None = None,
     ) -> None:
         self.db = UnitsOfWork(db, ImageRepository)
+        self.protections = protections or PropertyProtections(None, policy)
         self.removal = removal
         self.policy = policy
         self.schemas = schemas
@@ -108,6 +113,25 @@ class ImageService:
         if not context.is_admin and (image.owner is None or image.owner != context.project_id):
             raise NotPermitted(f"You are not permitted to {rule.replace('_', ' ')} this image.")
 
+    def protect(
+        self,
+        context: RequestContext,
+        name: str,
+        operation: Operation,
+        *,
+        hidden: Collection[str] = (),
+    ) -> None:
+        """403 unless property protections let the caller do ``operation`` on ``name``.
+        Creating a property that exists but that the caller may not read is refused too
+        (Glance answers 500 and loses nothing; overwriting it unseen would)."""
+        if name in hidden or not self.protections.allows(name, operation, context):
+            raise NotPermitted(f"Attribute '{name}' is reserved.")
+
+    def as_seen(self, context: RequestContext, image: Image) -> Image:
+        """The image with only the properties the caller may read (in place)."""
+        image.properties = self.protections.readable(image.properties, context)
+        return image
+
     # ------------------------------------------------------------------ create
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
@@ -119,7 +143,7 @@ class ImageService:
             repo.add_image(image)
             return image
 
-        return await self.db.write(work)
+        return self.as_seen(context, await self.db.write(work))
 
     def _new_image(self, context: RequestContext, body: dict[str, Any]) -> Image:
         """Check a create body in Glance's order (deserializer, policy, factory, quota):
@@ -140,6 +164,10 @@ class ImageService:
             self.policy.require("communitize_image", context, target)
         if not context.is_admin and (owner is None or owner != context.project_id):
             raise NotPermitted(f"You are not permitted to create images owned by '{owner}'.")
+        if self.protections.enabled:
+            for name in body:
+                if name not in CREATE_BASE:
+                    self.protect(context, name, "create")
         # Glance counts the tags as sent, duplicates included
         raw_tags = body.get("tags", [])
         if not within_quota(len(raw_tags), self.settings.image_tag_quota):
@@ -175,7 +203,8 @@ class ImageService:
     # -------------------------------------------------------------- show, list
 
     async def get(self, context: RequestContext, image_id: str) -> Image:
-        return await self.db.read(lambda repo: self.visible_image(repo, context, image_id))
+        image = await self.db.read(lambda repo: self.visible_image(repo, context, image_id))
+        return self.as_seen(context, image)
 
     async def list_images(self, context: RequestContext, query: ImageQuery) -> ImagePage:
         if not self.policy.allows("get_images", context, {"project_id": context.project_id}):
@@ -201,7 +230,7 @@ class ImageService:
                     target = policy_target(image, context)
                     allowed = decisions[key] = self.policy.allows("get_image", context, target)
                 if allowed:
-                    readable.append(image)
+                    readable.append(self.as_seen(context, image))
             full = len(found) == query.limit
             return ImagePage(readable, readable[-1].id if readable and full else None)
 
@@ -222,6 +251,13 @@ class ImageService:
             if not ops:
                 return image  # Glance asks each operation's rules: none, no check at all
             target = policy_target(image, context)
+            protect: Callable[[str, Operation], None] | None = None
+            unseen: set[str] = set()
+            if self.protections.enabled:
+                every = set(image.properties)
+                unseen = every - set(self.as_seen(context, image).properties)
+                protect = functools.partial(self.protect, context, hidden=unseen)
+
             changes = apply_patch(
                 image,
                 ops,
@@ -229,6 +265,8 @@ class ImageService:
                 may=lambda rule: self.policy.allows(rule, context, target),
                 authorize=lambda rule: self.authorize_change(context, rule, image),
                 is_admin=context.is_admin,
+                protect=protect,
+                unseen_properties=len(unseen),
             )
             if changes.empty:
                 return image
@@ -242,7 +280,7 @@ class ImageService:
             )
             return image
 
-        return await self.db.write(work)
+        return self.as_seen(context, await self.db.write(work))
 
     # ------------------------------------------------------------------ delete
 

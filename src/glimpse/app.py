@@ -50,6 +50,7 @@ from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
 from glimpse.model.context import RequestContext
+from glimpse.notifications.notifier import Notifier
 from glimpse.stores.registry import build_stores
 
 log = logging.getLogger("glimpse")
@@ -110,6 +111,7 @@ class Glimpse:
             schemas=self.schemas,
             settings=settings,
             protections=PropertyProtections(protection_file, self.policy),
+            notifier=Notifier(settings),
         )
         self.housekeeping = Housekeeping(self.db, removal)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)
@@ -247,6 +249,7 @@ class Glimpse:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         await self.authenticator.close()
+        await asyncio.to_thread(self.images.notifier.close)
         await self.db.aclose()
 
     async def _housekeep(self) -> None:

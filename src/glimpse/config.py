@@ -138,6 +138,21 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 300.0
     token_cache_size: int = 10_000
 
+    # --- notifications (Glance's oslo.messaging notifications; off unless a driver is set)
+    # "messagingv2" (what Ceilometer consumes), "messaging", "log", "routing" or "noop"
+    notification_driver: str = "noop"
+    notification_transport_url: str | None = None  # e.g. rabbit://user:pw@host:5672/
+    notification_topics: list[str] = ["notifications"]
+    notification_publisher_id: str = "image.localhost"
+    # the exchange Glance's notifications go to (what consumers of Glance listen on)
+    notification_control_exchange: str = "glance"
+    # event types (image.send) or their groups (image) not to send
+    disabled_notifications: list[str] = []
+    # notifications waiting for the sender thread; more are dropped, never waited for
+    notification_queue_size: int = 10_000
+    # how often the sender retries a notification the broker refused (then drops it)
+    notification_retry: int = 1
+
     # --- Glance's API limits and quotas
     image_size_cap: int = 1 << 40
     user_storage_quota: int = 0  # bytes; 0 = unlimited

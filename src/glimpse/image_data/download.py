@@ -15,6 +15,8 @@ from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Location, Status
+from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.payloads import send_payload
 from glimpse.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ class Download:
     size: int | None  # None: the image has no data
     location: Location | None
     stores: StoreRegistry
+    context: RequestContext
+    notifier: Notifier
 
     async def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes] | None:
         """``length`` bytes (all, if None) from ``offset``; None if the store lost them."""
@@ -33,7 +37,7 @@ class Download:
             return None
         store = self.stores.for_location(self.location)
         try:
-            return await store.read(self.location.url, offset, length)
+            chunks = await store.read(self.location.url, offset, length)
         except DataMissing:
             log.error(
                 "image %s is %s but its data is missing at %s",
@@ -42,6 +46,23 @@ class Download:
                 self.location.url,
             )
             return None
+        if not self.notifier.wants("image.send"):
+            return chunks
+        return self._counted(chunks)
+
+    async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The chunks, then ``image.send`` with the bytes that went out (as Glance: an
+        ``error`` notification when the transfer stopped early)."""
+        sent = 0
+        complete = False
+        try:
+            async for chunk in chunks:
+                yield chunk
+                sent += len(chunk)
+            complete = True
+        finally:
+            payload = send_payload(self.image, self.context, sent)
+            self.notifier.emit("image.send", payload, "info" if complete else "error")
 
 
 class ImageDownload:
@@ -62,5 +83,5 @@ class ImageDownload:
 
         image, locations = await self.images.db.read(check)
         if not locations or image.size is None:
-            return Download(image, None, None, self.stores)
-        return Download(image, image.size, locations[0], self.stores)
+            return Download(image, None, None, self.stores, context, self.images.notifier)
+        return Download(image, image.size, locations[0], self.stores, context, self.images.notifier)

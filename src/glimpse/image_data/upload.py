@@ -13,9 +13,11 @@ node.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from glimpse.clock import utcnow
 from glimpse.config import Settings
@@ -30,7 +32,7 @@ from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
 from glimpse.images.status import Move
 from glimpse.model.context import RequestContext
-from glimpse.model.images import Image, Location
+from glimpse.model.images import Image, Location, Status
 from glimpse.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,10 @@ class ImageUpload:
         except BaseException:
             await writer.abort()
             raise
+        notify = self.images.notify
+        saving = dataclasses.replace(image, status=Status.SAVING)
+        notify("image.update", saving)
+        notify("image.prepare", saving, upload=True)
 
         format_check = (
             FormatCheck(
@@ -121,7 +127,12 @@ class ImageUpload:
             await writer.abort()
             await self._abandon(lease)
             raise
-        await self._finish(lease, Location(url=url, store=store.name), found)
+        values = await self._finish(lease, Location(url=url, store=store.name), found)
+        if self.images.notifier.enabled:
+            active = dataclasses.replace(image, status=Status.ACTIVE, **values)
+            notify("image.upload", active, upload=True)
+            notify("image.activate", active)
+            notify("image.update", active)
 
     def _limit(self, size_hint: int | None, quota_left: int | None) -> int:
         """The most bytes this upload may bring: the size cap, and what the owner's
@@ -141,7 +152,8 @@ class ImageUpload:
             limit = min(limit, max(quota_left, 0))
         return limit
 
-    async def _finish(self, lease: Lease, location: Location, found: Ingested) -> None:
+    async def _finish(self, lease: Lease, location: Location, found: Ingested) -> dict[str, Any]:
+        """Make the image active with what the upload found; those values."""
         image_id = lease.image_id
         values = {
             "size": found.size,
@@ -166,6 +178,7 @@ class ImageUpload:
             # deleted (or given up for dead) while we were writing
             await self.removal.remove(location)
             raise Move.FINISH_UPLOAD.refusal(image_id, None)
+        return values
 
     async def _abandon(self, lease: Lease) -> None:
         def reset(repo: UploadRepository) -> None:

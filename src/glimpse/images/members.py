@@ -12,6 +12,8 @@ Memberships outlive a change of visibility: they count only while the image is
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 
 from glimpse.clock import utcnow
@@ -23,6 +25,7 @@ from glimpse.images.service import ImageService
 from glimpse.images.visibility import policy_target
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Member
+from glimpse.notifications.payloads import member_payload
 
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 # the member column's width; Glance on SQLite stores longer ids, PostgreSQL cannot
@@ -131,7 +134,9 @@ class MemberService:
                 raise Conflict(f"Member {member_id} is duplicated for image {image_id}") from None
             return member
 
-        return await self.db.write(work)
+        member = await self.db.write(work)
+        self._notify("image.member.create", member)
+        return member
 
     async def list_members(self, context: RequestContext, image_id: str) -> list[Member]:
         def work(repo: MemberRepository) -> list[Member]:
@@ -181,16 +186,27 @@ class MemberService:
                     )
             return member
 
-        return await self.db.write(work)
+        member = await self.db.write(work)
+        self._notify("image.member.update", member)
+        return member
 
     async def delete_member(self, context: RequestContext, image_id: str, member_id: str) -> None:
-        def work(repo: MemberRepository) -> None:
+        def work(repo: MemberRepository) -> Member:
             image = self._shared_image(repo, context, image_id)
             if self._legacy and not context.is_admin and image.owner != context.project_id:
                 raise NotPermitted(f"Not allowed to delete members for image {image_id}.")
-            self._member(repo, context, image, member_id)
+            member = self._member(repo, context, image, member_id)
             self._require(context, "delete_member", image)
             if not repo.delete_member(image_id, member_id):
                 raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
+            return member
 
-        await self.db.write(work)
+        member = await self.db.write(work)
+        if self.images.notifier.wants("image.member.delete"):
+            now = utcnow()
+            member.updated_at = now
+            self._notify("image.member.delete", member, deleted_at=now)
+
+    def _notify(self, event_type: str, member: Member, **how: Any) -> None:
+        if self.images.notifier.wants(event_type):
+            self.images.notifier.emit(event_type, member_payload(member, **how))

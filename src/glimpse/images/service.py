@@ -43,8 +43,10 @@ from glimpse.images.schema import Schemas
 from glimpse.images.status import Move
 from glimpse.images.visibility import policy_target
 from glimpse.model.context import RequestContext
-from glimpse.model.images import Image, Location
+from glimpse.model.images import Image, Location, Status
 from glimpse.model.listing import ImagePage, ImageQuery
+from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.payloads import image_payload
 
 
 class ImageService:
@@ -57,9 +59,11 @@ class ImageService:
         schemas: Schemas,
         settings: Settings,
         protections: PropertyProtections | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.db = UnitsOfWork(db, ImageRepository)
         self.protections = protections or PropertyProtections(None, policy)
+        self.notifier = notifier or Notifier(settings)
         self.removal = removal
         self.policy = policy
         self.schemas = schemas
@@ -132,6 +136,12 @@ class ImageService:
         image.properties = self.protections.readable(image.properties, context)
         return image
 
+    def notify(self, event_type: str, image: Image, **how: Any) -> None:
+        """Send ``event_type`` about ``image`` (its whole record, before protections
+        filter what a caller sees), if notifications are on."""
+        if self.notifier.wants(event_type):
+            self.notifier.emit(event_type, image_payload(image, **how))
+
     # ------------------------------------------------------------------ create
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
@@ -143,7 +153,9 @@ class ImageService:
             repo.add_image(image)
             return image
 
-        return self.as_seen(context, await self.db.write(work))
+        created = await self.db.write(work)
+        self.notify("image.create", created)
+        return self.as_seen(context, created)
 
     def _new_image(self, context: RequestContext, body: dict[str, Any]) -> Image:
         """Check a create body in Glance's order (deserializer, policy, factory, quota):
@@ -280,12 +292,15 @@ class ImageService:
             )
             return image
 
-        return self.as_seen(context, await self.db.write(work))
+        updated = await self.db.write(work)
+        if ops:
+            self.notify("image.update", updated)
+        return self.as_seen(context, updated)
 
     # ------------------------------------------------------------------ delete
 
     async def delete(self, context: RequestContext, image_id: str) -> None:
-        def work(repo: ImageRepository) -> list[Location]:
+        def work(repo: ImageRepository) -> tuple[Image, list[Location]]:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "delete_image", image)
             if image.protected:
@@ -293,10 +308,15 @@ class ImageService:
             locations = repo.remove_locations(image_id)
             if not repo.delete_image(image_id):
                 raise Move.DELETE.refusal(image_id, repo.get_status(image_id))
-            return locations
+            return image, locations
 
-        for location in await self.db.write(work):
+        image, locations = await self.db.write(work)
+        for location in locations:
             await self.removal.remove(location)
+        if self.notifier.wants("image.delete"):
+            now = utcnow()
+            image.status, image.updated_at = Status.DELETED, now
+            self.notify("image.delete", image, deleted_at=now)
 
     # --------------------------------------------------------------------- tags
 
@@ -304,7 +324,7 @@ class ImageService:
         if len(tag) > 255:
             raise InvalidInput("Tag is longer than 255 characters.")
 
-        def work(repo: ImageRepository) -> None:
+        def work(repo: ImageRepository) -> Image:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "modify_image", image)
             # a tag already there adds nothing, but the image is still saved (Glance)
@@ -314,19 +334,25 @@ class ImageService:
                         f"Maximum number of tags exceeded ({self.settings.image_tag_quota})."
                     )
                 repo.add_tag(image_id, tag)
-            repo.update_image(image_id, {"updated_at": utcnow()})
+                image.tags.append(tag)
+            image.updated_at = utcnow()
+            repo.update_image(image_id, {"updated_at": image.updated_at})
+            return image
 
-        await self.db.write(work)
+        self.notify("image.update", await self.db.write(work))
 
     async def remove_tag(self, context: RequestContext, image_id: str, tag: str) -> None:
-        def work(repo: ImageRepository) -> None:
+        def work(repo: ImageRepository) -> Image:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, "modify_image", image)
             if not repo.remove_tag(image_id, tag):
                 raise NotFound(f"Tag {tag} not found.")
-            repo.update_image(image_id, {"updated_at": utcnow()})
+            image.tags = [t for t in image.tags if t != tag]
+            image.updated_at = utcnow()
+            repo.update_image(image_id, {"updated_at": image.updated_at})
+            return image
 
-        await self.db.write(work)
+        self.notify("image.update", await self.db.write(work))
 
     # ------------------------------------------------------ deactivate/reactivate
 
@@ -337,11 +363,14 @@ class ImageService:
         await self._toggle(context, image_id, "reactivate", Move.REACTIVATE)
 
     async def _toggle(self, context: RequestContext, image_id: str, rule: str, move: Move) -> None:
-        def work(repo: ImageRepository) -> None:
+        def work(repo: ImageRepository) -> Image:
             image = self.found_image(repo, context, image_id, for_update=True)
             self.authorize_change(context, rule, image)
             # already at the target: Glance answers 204 and changes nothing
-            if move.check(image_id, image.status) and not repo.move(image_id, move):
-                raise move.refusal(image_id, repo.get_status(image_id))
+            if move.check(image_id, image.status):
+                if not repo.move(image_id, move):
+                    raise move.refusal(image_id, repo.get_status(image_id))
+                image.status = move.target
+            return image
 
-        await self.db.write(work)
+        self.notify("image.update", await self.db.write(work))

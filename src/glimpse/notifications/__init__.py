@@ -1,0 +1,1 @@
+"""Notifications of what happened to images, sent as Glance sends them (oslo.messaging)."""

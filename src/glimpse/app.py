@@ -28,6 +28,7 @@ from glimpse.api.images.members import MembersApi
 from glimpse.api.images.records import ImagesApi
 from glimpse.api.routing import Router
 from glimpse.api.schemas import SchemasApi
+from glimpse.api.stores import StoresApi
 from glimpse.api.versions import negotiate, versions_response
 from glimpse.auth.base import Authenticator
 from glimpse.auth.noauth import NoAuth
@@ -38,6 +39,7 @@ from glimpse.errors import GlimpseError, NotAuthenticated
 from glimpse.identity.authenticator import BuiltinAuth
 from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.housekeeping import Housekeeping
+from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
@@ -124,11 +126,16 @@ class Glimpse:
             images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
         )
         for api in (
-            ImagesApi(self.images, settings),
+            ImagesApi(self.images, settings, self.stores),
             ImageDataApi(uploads, ImageDownload(images=self.images, stores=self.stores)),
             MembersApi(MemberService(self.images, self.db)),
             SchemasApi(self.schemas),
             DiscoveryApi(settings),
+            StoresApi(
+                self.stores,
+                StoreCopies(images=self.images, stores=self.stores, removal=removal),
+                self.policy,
+            ),
         ):
             api.register(self.router)
         self._housekeeping: asyncio.Task[None] | None = None
@@ -197,9 +204,15 @@ class Glimpse:
             return self._healthcheck(scope["method"])
         if self.identity_api is not None and self.identity_api.serves(path):
             return await self.identity_api.respond(scope, receive, send)
-        routed, status = negotiate(path, headers.get("accept", ""))
+        routed, status = negotiate(
+            path, headers.get("accept", ""), multi_store=self.settings.multi_store
+        )
         if routed is None:
-            return versions_response(self.settings.public_url(str(Request(scope).base_url)), status)
+            return versions_response(
+                self.settings.public_url(str(Request(scope).base_url)),
+                status,
+                multi_store=self.settings.multi_store,
+            )
         scope = {**scope, "path": routed}
         scope[CONTEXT_KEY] = await self._who_is_asking(headers, request_id)
         return await self.router.dispatch(Request(scope, receive, send))

@@ -53,10 +53,19 @@ def parse_size(text: str | int) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
 
 
-class FileStoreSettings(BaseModel):
-    """A store of image files in one directory."""
+class StoreSectionBase(BaseModel):
+    """What every ``[stores.<name>]`` section may say, whatever its type."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # downloads read from the store of highest weight holding the data (Glance's weight)
+    weight: int = 0
+    # shown by GET /v2/info/stores (Glance's store_description)
+    description: str | None = None
+
+
+class FileStoreSettings(StoreSectionBase):
+    """A store of image files in one directory."""
 
     type: Literal["file"]
     directory: Path
@@ -213,6 +222,12 @@ class Settings(BaseSettings):
         }
         default = self.default_store or next(iter(stores))
         return {default: stores[default], **stores}
+
+    @property
+    def multi_store(self) -> bool:
+        """Glance's multi-store mode (its ``enabled_backends``): on when stores are named
+        in ``[stores.<name>]`` tables; the flat file_store_* settings are one plain store."""
+        return bool(self.stores)
 
     @property
     def new_policy_defaults(self) -> bool:

@@ -2,15 +2,17 @@
 
 The HTTP layer resolves a ``Range`` against :attr:`Download.size` and then opens the
 bytes it wants; a store that has lost them yields nothing (Glance then sends 204).
+With several copies (multi-store) they are tried best first: the stores a caller
+prefers (``?prefer=``), then by store weight; the first that answers wins.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from glimpse.errors import DataMissing, NotPermitted
+from glimpse.errors import DataMissing, InvalidInput, NotPermitted, StoreUnavailable
 from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
 from glimpse.model.context import RequestContext
@@ -26,29 +28,37 @@ log = logging.getLogger(__name__)
 class Download:
     image: Image
     size: int | None  # None: the image has no data
-    location: Location | None
+    locations: list[Location]  # best first
     stores: StoreRegistry
     context: RequestContext
     notifier: Notifier
 
     async def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes] | None:
-        """``length`` bytes (all, if None) from ``offset``; None if the store lost them."""
-        if self.location is None:
-            return None
-        store = self.stores.for_location(self.location)
-        try:
-            chunks = await store.read(self.location.url, offset, length)
-        except DataMissing:
-            log.error(
-                "image %s is %s but its data is missing at %s",
-                self.image.id,
-                self.image.status,
-                self.location.url,
-            )
-            return None
-        if not self.notifier.wants("image.send"):
-            return chunks
-        return self._counted(chunks)
+        """``length`` bytes (all, if None) from ``offset`` from the first copy that
+        answers; None if every store lost them (503 if one could not be reached)."""
+        unavailable: StoreUnavailable | None = None
+        for location in self.locations:
+            try:
+                store = self.stores.for_location(location)
+                chunks = await store.read(location.url, offset, length)
+            except DataMissing:
+                log.error(
+                    "image %s is %s but its data is missing at %s",
+                    self.image.id,
+                    self.image.status,
+                    location.url,
+                )
+                continue
+            except StoreUnavailable as exc:
+                log.warning("image %s: %s; trying another copy", self.image.id, exc)
+                unavailable = exc
+                continue
+            if not self.notifier.wants("image.send"):
+                return chunks
+            return self._counted(chunks)
+        if unavailable is not None:
+            raise unavailable
+        return None
 
     async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The chunks, then ``image.send`` with the bytes that went out (as Glance: an
@@ -70,7 +80,16 @@ class ImageDownload:
         self.images = images
         self.stores = stores
 
-    async def download(self, context: RequestContext, image_id: str) -> Download:
+    async def download(
+        self, context: RequestContext, image_id: str, prefer: Sequence[str] = ()
+    ) -> Download:
+        if prefer:
+            if not self.stores.multi:
+                raise InvalidInput("The prefer parameter needs multiple stores to be enabled.")
+            unknown = [name for name in prefer if self.stores.get(name) is None]
+            if unknown:
+                raise InvalidInput(f"Unknown store(s) in prefer: {', '.join(unknown)}")
+
         def check(repo: ImageRepository) -> tuple[Image, list[Location]]:
             image = self.images.found_image(repo, context, image_id)
             # Glance refuses deactivated data before it asks any rule
@@ -83,5 +102,6 @@ class ImageDownload:
 
         image, locations = await self.images.db.read(check)
         if not locations or image.size is None:
-            return Download(image, None, None, self.stores, context, self.images.notifier)
-        return Download(image, image.size, locations[0], self.stores, context, self.images.notifier)
+            return Download(image, None, [], self.stores, context, self.images.notifier)
+        ordered = self.stores.reading_order(locations, prefer)
+        return Download(image, image.size, ordered, self.stores, context, self.images.notifier)

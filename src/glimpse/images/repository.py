@@ -16,7 +16,9 @@ import orjson
 from sqlalchemy import (
     Connection,
     Row,
+    String,
     bindparam,
+    cast,
     delete,
     false,
     func,
@@ -70,6 +72,15 @@ _EXTRAS_OF_MANY = union_all(
     select(image_tags.c.image_id, literal("t"), image_tags.c.value, null()).where(
         image_tags.c.image_id.in_(bindparam("image_ids", expanding=True))
     ),
+    select(
+        image_locations.c.image_id,
+        literal("s"),
+        image_locations.c.store,
+        cast(image_locations.c.id, String),
+    ).where(
+        image_locations.c.image_id.in_(bindparam("image_ids", expanding=True)),
+        image_locations.c.store.is_not(None),
+    ),
 )
 # properties ("p", name, value) and tags ("t", tag, NULL) of one image in one round trip
 _EXTRAS_OF_ONE = union_all(
@@ -79,7 +90,16 @@ _EXTRAS_OF_ONE = union_all(
     select(literal("t"), image_tags.c.value, null()).where(
         image_tags.c.image_id == bindparam("image_id")
     ),
+    # the stores holding the data ("s", store, location id)
+    select(literal("s"), image_locations.c.store, cast(image_locations.c.id, String)).where(
+        image_locations.c.image_id == bindparam("image_id"), image_locations.c.store.is_not(None)
+    ),
 )
+
+
+def _in_location_order(stores: list[tuple[int, str]]) -> list[str]:
+    """Store names by location id, each once."""
+    return list(dict.fromkeys(name for _, name in sorted(stores)))
 
 
 def image_from_row(row: Row[Any]) -> Image:
@@ -102,11 +122,15 @@ class ImageRepository:
         if row is None:
             return None
         image = image_from_row(row)
+        stores: list[tuple[int, str]] = []
         for kind, name, value in self.conn.execute(_EXTRAS_OF_ONE, {"image_id": image_id}):
             if kind == "p":
                 image.properties[name] = value
-            else:
+            elif kind == "t":
                 image.tags.append(name)
+            else:
+                stores.append((int(value), name))
+        image.stores = _in_location_order(stores)
         return image
 
     def get_status(self, image_id: str) -> str | None:
@@ -121,12 +145,17 @@ class ImageRepository:
         if not found:
             return
         by_id = {image.id: image for image in found}
+        stores: dict[str, list[tuple[int, str]]] = {}
         rows = self.conn.execute(_EXTRAS_OF_MANY, {"image_ids": list(by_id)})
         for image_id, kind, name, value in rows:
             if kind == "p":
                 by_id[image_id].properties[name] = value
-            else:
+            elif kind == "t":
                 by_id[image_id].tags.append(name)
+            else:
+                stores.setdefault(image_id, []).append((int(value), name))
+        for image_id, held in stores.items():
+            by_id[image_id].stores = _in_location_order(held)
 
     def add_image(self, image: Image) -> None:
         self.conn.execute(_INSERT_IMAGE, {**image.base_values(), "deleted": False})
@@ -275,4 +304,14 @@ class ImageRepository:
     def remove_locations(self, image_id: str) -> list[Location]:
         found = self.get_locations(image_id)
         self.conn.execute(delete(image_locations).where(image_locations.c.image_id == image_id))
+        return found
+
+    def remove_store_locations(self, image_id: str, store: str) -> list[Location]:
+        """Forget the image's locations in ``store``; returns them (to remove the data)."""
+        found = [location for location in self.get_locations(image_id) if location.store == store]
+        self.conn.execute(
+            delete(image_locations).where(
+                image_locations.c.image_id == image_id, image_locations.c.store == store
+            )
+        )
         return found

@@ -60,6 +60,8 @@ class Image:
     updated_at: datetime = field(default_factory=utcnow)
     properties: dict[str, str | None] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # the stores holding the data, in the order of its locations (multi-store)
+    stores: list[str] = field(default_factory=list)
 
     def base_values(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in BASE_ATTRIBUTES}

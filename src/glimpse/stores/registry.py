@@ -3,7 +3,7 @@ the data at a location."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 from glimpse.config import FileStoreSettings, Settings, StoreSettings
 from glimpse.errors import InvalidInput, StoreUnavailable
@@ -13,14 +13,43 @@ from glimpse.stores.file import FileStore
 
 
 class StoreRegistry:
-    def __init__(self, stores: list[Store]) -> None:
+    def __init__(
+        self,
+        stores: list[Store],
+        sections: Mapping[str, StoreSettings] | None = None,
+        *,
+        multi: bool = False,
+    ) -> None:
         if not stores:
             raise ValueError("at least one store must be configured")
         self._stores = {store.name: store for store in stores}
         self.default = stores[0]
+        # the settings each store was built from (weights, descriptions, details)
+        self.sections: Mapping[str, StoreSettings] = sections or {}
+        # Glance's multi-store mode: stores are named to callers
+        self.multi = multi
 
     def __iter__(self) -> Iterator[Store]:
         return iter(self._stores.values())
+
+    def get(self, name: str) -> Store | None:
+        return self._stores.get(name)
+
+    def weight(self, name: str | None) -> int:
+        section = self.sections.get(name or "")
+        return section.weight if section is not None else 0
+
+    def reading_order(
+        self, locations: Sequence[Location], prefer: Sequence[str] = ()
+    ) -> list[Location]:
+        """Where to read an image's data from, best first: the stores a caller prefers
+        (in the order named), then by weight, highest first; ties keep their order."""
+        ranked = {name: rank for rank, name in enumerate(prefer)}
+
+        def key(location: Location) -> tuple[int, int]:
+            return ranked.get(location.store or "", len(ranked)), -self.weight(location.store)
+
+        return sorted(locations, key=key)
 
     def for_writing(self, name: str | None) -> Store:
         """The store an upload names (the default when it names none); 400 if unknown
@@ -55,6 +84,9 @@ def build_store(name: str, settings: StoreSettings) -> Store:
 
 def build_stores(settings: Settings) -> StoreRegistry:
     """Every configured store; the default one first."""
+    sections = settings.resolved_stores
     return StoreRegistry(
-        [build_store(name, section) for name, section in settings.resolved_stores.items()]
+        [build_store(name, section) for name, section in sections.items()],
+        sections,
+        multi=settings.multi_store,
     )

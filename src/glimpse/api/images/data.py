@@ -61,7 +61,10 @@ class ImageDataApi:
             # legacy clients ask for a slice with a request Content-Range: bytes a-b/*
             legacy = request.headers["content-range"].strip()
             range_header = "bytes=" + legacy.removeprefix("bytes").strip().split("/")[0]
-        found = await self.downloads.download(context_of(request), image_id)
+        prefer = [name.strip() for name in request.query_params.get("prefer", "").split(",")]
+        found = await self.downloads.download(
+            context_of(request), image_id, [name for name in prefer if name]
+        )
         if found.size is None:
             return no_content()
         byte_range = parse_range(range_header, found.size) if range_header is not None else None

@@ -14,18 +14,29 @@ from glimpse.config import Settings
 from glimpse.errors import InvalidInput
 from glimpse.images.service import ImageService
 from glimpse.model.images import Image
+from glimpse.stores.registry import StoreRegistry
 
 
 class ImagesApi:
-    def __init__(self, images: ImageService, settings: Settings) -> None:
+    def __init__(
+        self, images: ImageService, settings: Settings, stores: StoreRegistry | None = None
+    ) -> None:
         self.images = images
         self.settings = settings
         methods = ",".join(settings.enabled_import_methods)
         self._create_headers = {"OpenStack-image-import-methods": methods} if methods else {}
+        # multi-store: which stores a client may name, and the `stores` attribute
+        self._multi_store = stores is not None and stores.multi
+        if stores is not None and stores.multi:
+            writable = ",".join(store.name for store in stores if store.writable)
+            self._create_headers["OpenStack-image-store-ids"] = writable
         self._schema_properties = frozenset(images.schemas.image["properties"])
 
     def _view(self, image: Image) -> dict[str, object]:
-        return image_view(image, self._schema_properties)
+        view = image_view(image, self._schema_properties)
+        if self._multi_store and image.stores:
+            view["stores"] = ",".join(image.stores)
+        return view
 
     def register(self, router: Router) -> None:
         router.add("/v2/images", {"GET": self.index, "POST": self.create})

@@ -26,6 +26,7 @@ from glimpse.api.identity.routes import IdentityApi
 from glimpse.api.images.data import ImageDataApi
 from glimpse.api.images.members import MembersApi
 from glimpse.api.images.records import ImagesApi
+from glimpse.api.metadefs.routes import MetadefsApi
 from glimpse.api.routing import Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.stores import StoresApi
@@ -51,6 +52,8 @@ from glimpse.images.protections import (
 from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
+from glimpse.metadefs.policies import RULES as METADEF_RULES
+from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
 from glimpse.stores.registry import build_stores
@@ -85,7 +88,7 @@ def read_protections(settings: Settings) -> ProtectionFile | None:
 def build_policy(settings: Settings, protections: ProtectionFile | None = None) -> Policy:
     """oslo.policy with every capability's rules and the operator's policy file (and
     the rules a policies-format property protection file names)."""
-    rules = dict(IMAGE_RULES)
+    rules = {**IMAGE_RULES, **METADEF_RULES}
     if protections is not None:
         rules.update(protections.policy_rules)
     return Policy(
@@ -136,6 +139,7 @@ class Glimpse:
                 StoreCopies(images=self.images, stores=self.stores, removal=removal),
                 self.policy,
             ),
+            MetadefsApi(MetadefService(self.db, self.policy), settings),
         ):
             api.register(self.router)
         self._housekeeping: asyncio.Task[None] | None = None

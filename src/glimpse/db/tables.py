@@ -208,3 +208,104 @@ identity_generation = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
 )
+
+# ---- metadata definitions (metadefs): Glance's catalog of properties that may exist
+
+metadef_namespaces = Table(
+    "metadef_namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(80), nullable=False, unique=True),
+    Column("display_name", String(80)),
+    Column("description", Text),
+    Column("visibility", String(32), nullable=False),
+    Column("protected", Boolean, nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_metadef_namespaces_owner", "owner"),
+)
+
+metadef_properties = Table(
+    "metadef_properties",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "namespace_id",
+        Integer,
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(80), nullable=False),
+    Column("json_schema", Text, nullable=False),  # the definition, as JSON
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_name"),
+)
+
+metadef_objects = Table(
+    "metadef_objects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "namespace_id",
+        Integer,
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(80), nullable=False),
+    Column("description", Text),
+    Column("required", Text),  # JSON list of property names
+    Column("json_schema", Text, nullable=False),  # JSON object: the object's properties
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_name"),
+)
+
+metadef_tags = Table(
+    "metadef_tags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "namespace_id",
+        Integer,
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(80), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_name"),
+)
+
+metadef_resource_types = Table(
+    "metadef_resource_types",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("protected", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+metadef_namespace_resource_types = Table(
+    "metadef_namespace_resource_types",
+    metadata,
+    Column(
+        "resource_type_id",
+        Integer,
+        ForeignKey("metadef_resource_types.id"),
+        primary_key=True,
+    ),
+    Column(
+        "namespace_id",
+        Integer,
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("properties_target", String(80)),
+    Column("prefix", String(80)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_metadef_ns_res_types_namespace_id", "namespace_id"),
+)

@@ -1,0 +1,577 @@
+"""What the metadefs API does, in Glance's order of checks: the namespace must be visible
+to the caller (else 404, whatever the action), then the action's rule (else 403), then a
+protected namespace refuses deletions inside it (403), then names must be free (409)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from glimpse.auth.policy import Policy
+from glimpse.clock import utcnow
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from glimpse.metadefs.model import (
+    Association,
+    Definition,
+    MetadefObject,
+    Namespace,
+    NamespaceContents,
+    NamespaceQuery,
+    ResourceType,
+    Tag,
+)
+from glimpse.metadefs.repository import MetadefRepository
+from glimpse.model.context import RequestContext
+
+T = TypeVar("T")
+
+SORT_KEYS = frozenset({"created_at", "updated_at", "namespace", "display_name", "id"})
+
+
+def target(ns: Namespace) -> dict[str, Any]:
+    """What oslo.policy rules see of a namespace."""
+    return {"project_id": ns.owner, "visibility": ns.visibility}
+
+
+def _protected(kind: str, name: str) -> NotPermitted:
+    return NotPermitted(f"Metadata definition {kind} {name} is protected and cannot be deleted.")
+
+
+def split_definition(body: dict[str, Any]) -> tuple[str, Definition]:
+    """A property body as (name, the definition without its name)."""
+    definition = {k: v for k, v in body.items() if k != "name"}
+    return body["name"], definition
+
+
+def with_prefix(prefix: str | None, definitions: dict[str, Definition]) -> dict[str, Definition]:
+    if not prefix:
+        return definitions
+    return {prefix + name: d for name, d in definitions.items()}
+
+
+@dataclass(slots=True)
+class NamespaceView:
+    namespace: Namespace
+    contents: NamespaceContents
+
+
+class MetadefService:
+    def __init__(self, db: Database, policy: Policy) -> None:
+        self.units = UnitsOfWork(db, MetadefRepository)
+        self.policy = policy
+
+    # ------------------------------------------------------------------ helpers
+
+    def _visible(
+        self, repo: MetadefRepository, context: RequestContext, name: str, missing: str
+    ) -> Namespace:
+        ns = repo.get_namespace(name)
+        if ns is None or not (
+            context.is_admin or ns.visibility == "public" or ns.owner == context.project_id
+        ):
+            raise NotFound(missing)
+        if not self.policy.allows("get_metadef_namespace", context, target(ns)):
+            raise NotFound(missing)
+        return ns
+
+    def _subject(
+        self, repo: MetadefRepository, context: RequestContext, name: str, rule: str,
+        missing: str | None = None,
+    ) -> Namespace:  # fmt: skip
+        """The namespace an action inside it is about, once the caller may do it."""
+        ns = self._visible(repo, context, name, missing or f"Namespace {name} not found")
+        self.policy.require(rule, context, target(ns))
+        return ns
+
+    @staticmethod
+    async def _unique(conflict: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt``, with a name another writer took first answered as Glance's 409."""
+        try:
+            return await attempt()
+        except IntegrityError:
+            raise Conflict(conflict) from None
+
+    # --------------------------------------------------------------- namespaces
+
+    async def list_namespaces(
+        self, context: RequestContext, query: NamespaceQuery
+    ) -> list[tuple[Namespace, list[Association]]]:
+        self.policy.require(
+            "get_metadef_namespaces",
+            context,
+            {"project_id": context.project_id, "visibility": None},
+        )
+
+        def work(repo: MetadefRepository) -> list[tuple[Namespace, list[Association]]]:
+            if query.marker is not None:
+                self._visible(
+                    repo, context, query.marker,
+                    f"Metadata definition namespace={query.marker} was not found.",
+                )  # fmt: skip
+            page = repo.list_namespaces(query, context.viewer)
+            page = [
+                ns
+                for ns in page
+                if self.policy.allows("get_metadef_namespace", context, target(ns))
+            ]
+            found = repo.associations([ns.id for ns in page if ns.id is not None])
+            return [(ns, found.get(ns.id or 0, [])) for ns in page]
+
+        return await self.units.read(work)
+
+    async def get_namespace(
+        self, context: RequestContext, name: str, resource_type: str | None = None
+    ) -> NamespaceView:
+        def work(repo: MetadefRepository) -> NamespaceView:
+            ns = self._visible(
+                repo, context, name, f"Metadata definition namespace={name} was not found."
+            )
+            assert ns.id is not None
+            associations = repo.associations([ns.id]).get(ns.id, [])
+            prefix = next(
+                (a.prefix for a in associations if a.name == resource_type), None
+            ) if resource_type else None  # fmt: skip
+            objects = repo.objects(ns.id)
+            for obj in objects:
+                obj.properties = with_prefix(prefix, obj.properties)
+            contents = NamespaceContents(
+                properties=with_prefix(prefix, repo.properties(ns.id)),
+                objects=objects,
+                tags=repo.tags(ns.id),
+                associations=associations,
+            )
+            return NamespaceView(ns, contents)
+
+        return await self.units.read(work)
+
+    async def create_namespace(
+        self, context: RequestContext, ns: Namespace, contents: NamespaceContents
+    ) -> NamespaceView:
+        self.policy.require("add_metadef_namespace", context, target(ns))
+        now = utcnow()
+        ns.created_at = ns.updated_at = now
+
+        def work(repo: MetadefRepository) -> NamespaceView:
+            if repo.get_namespace(ns.namespace) is not None:
+                raise Conflict(f"The metadata definition namespace={ns.namespace} already exists.")
+            ns.id = repo.add_namespace(ns)
+            self._fill(repo, ns.id, contents, now)
+            return NamespaceView(ns, contents)
+
+        return await self._unique(
+            f"The metadata definition namespace={ns.namespace} already exists.",
+            lambda: self.units.write(work),
+        )
+
+    @staticmethod
+    def _fill(
+        repo: MetadefRepository, namespace_id: int, contents: NamespaceContents, now: Any
+    ) -> None:
+        for name, definition in contents.properties.items():
+            repo.add_property(namespace_id, name, definition, now)
+        for obj in contents.objects:
+            obj.created_at = obj.updated_at = now
+            repo.add_object(namespace_id, obj)
+        repo.add_tags(namespace_id, [t.name for t in contents.tags], now)
+        for association in contents.associations:
+            repo.add_association(namespace_id, association, now)
+
+    async def update_namespace(
+        self, context: RequestContext, name: str, changes: dict[str, Any]
+    ) -> Namespace:
+        def work(repo: MetadefRepository) -> Namespace:
+            ns = self._subject(repo, context, name, "modify_metadef_namespace")
+            new_name = changes["namespace"]
+            if new_name != name and repo.get_namespace(new_name) is not None:
+                raise Conflict(f"The metadata definition namespace={new_name} already exists.")
+            ns.namespace = new_name
+            # as Glance: the text fields are replaced (absent means none), the rest kept
+            ns.display_name = changes.get("display_name")
+            ns.description = changes.get("description")
+            ns.visibility = changes.get("visibility", ns.visibility)
+            ns.protected = changes.get("protected", ns.protected)
+            ns.owner = changes.get("owner", ns.owner)
+            ns.updated_at = utcnow()
+            repo.update_namespace(ns)
+            return ns
+
+        return await self._unique(
+            f"The metadata definition namespace={changes['namespace']} already exists.",
+            lambda: self.units.write(work),
+        )
+
+    async def delete_namespace(self, context: RequestContext, name: str) -> None:
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, name, "delete_metadef_namespace")
+            if ns.protected:
+                raise _protected("namespace", name)
+            assert ns.id is not None
+            repo.delete_namespace(ns.id)
+
+        await self.units.write(work)
+
+    async def _delete_all(
+        self, context: RequestContext, name: str, rule: str,
+        delete: Callable[[MetadefRepository, int], None],
+    ) -> None:  # fmt: skip
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, name, rule)
+            if ns.protected:
+                raise _protected("namespace", name)
+            assert ns.id is not None
+            delete(repo, ns.id)
+
+        await self.units.write(work)
+
+    # --------------------------------------------------------------- properties
+
+    async def list_properties(self, context: RequestContext, ns_name: str) -> dict[str, Definition]:
+        def work(repo: MetadefRepository) -> dict[str, Definition]:
+            ns = self._subject(repo, context, ns_name, "get_metadef_properties")
+            assert ns.id is not None
+            return repo.properties(ns.id)
+
+        return await self.units.read(work)
+
+    async def get_property(
+        self, context: RequestContext, ns_name: str, name: str, resource_type: str | None = None
+    ) -> Definition:
+        def work(repo: MetadefRepository) -> Definition:
+            ns = self._subject(repo, context, ns_name, "get_metadef_property")
+            assert ns.id is not None
+            wanted = name
+            if resource_type:
+                for association in repo.associations([ns.id]).get(ns.id, []):
+                    prefix = association.prefix
+                    if association.name == resource_type and prefix and name.startswith(prefix):
+                        wanted = name[len(prefix) :]
+            found = repo.get_property(ns.id, wanted)
+            if found is None:
+                raise NotFound(f"Could not find property {name}")
+            return {"name": wanted, **found}
+
+        return await self.units.read(work)
+
+    async def add_property(
+        self, context: RequestContext, ns_name: str, name: str, definition: Definition
+    ) -> Definition:
+        conflict = (
+            f"A metadata definition property with name={name} already exists "
+            f"in namespace={ns_name}."
+        )
+
+        def work(repo: MetadefRepository) -> Definition:
+            ns = self._subject(repo, context, ns_name, "add_metadef_property")
+            assert ns.id is not None
+            if repo.get_property(ns.id, name) is not None:
+                raise Conflict(conflict)
+            repo.add_property(ns.id, name, definition, utcnow())
+            return {"name": name, **definition}
+
+        return await self._unique(conflict, lambda: self.units.write(work))
+
+    async def update_property(
+        self, context: RequestContext, ns_name: str, name: str, new_name: str,
+        definition: Definition,
+    ) -> Definition:  # fmt: skip
+        conflict = (
+            f"A metadata definition property with name={new_name} already exists "
+            f"in namespace={ns_name}."
+        )
+
+        def work(repo: MetadefRepository) -> Definition:
+            ns = self._subject(repo, context, ns_name, "modify_metadef_property")
+            assert ns.id is not None
+            if repo.get_property(ns.id, name) is None:
+                raise NotFound(f"Could not find property {name}")
+            if new_name != name and repo.get_property(ns.id, new_name) is not None:
+                raise Conflict(conflict)
+            repo.update_property(ns.id, name, new_name, definition, utcnow())
+            return {"name": new_name, **definition}
+
+        return await self._unique(conflict, lambda: self.units.write(work))
+
+    async def delete_property(self, context: RequestContext, ns_name: str, name: str) -> None:
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, ns_name, "remove_metadef_property")
+            if ns.protected:
+                raise _protected("property", name)
+            assert ns.id is not None
+            if not repo.delete_property(ns.id, name):
+                raise NotFound(f"Could not find property {name}")
+
+        await self.units.write(work)
+
+    async def delete_properties(self, context: RequestContext, ns_name: str) -> None:
+        await self._delete_all(
+            context, ns_name, "remove_metadef_property", MetadefRepository.delete_properties
+        )
+
+    # ------------------------------------------------------------------ objects
+
+    def _object_missing(self, name: str, ns_name: str) -> NotFound:
+        return NotFound(
+            f"The metadata definition object with name={name} was not found in namespace={ns_name}."
+        )
+
+    async def list_objects(self, context: RequestContext, ns_name: str) -> list[MetadefObject]:
+        def work(repo: MetadefRepository) -> list[MetadefObject]:
+            ns = self._subject(
+                repo, context, ns_name, "get_metadef_objects",
+                f"Metadata definition namespace={ns_name} was not found.",
+            )  # fmt: skip
+            assert ns.id is not None
+            return repo.objects(ns.id)
+
+        return await self.units.read(work)
+
+    async def get_object(
+        self, context: RequestContext, ns_name: str, name: str, resource_type: str | None = None
+    ) -> MetadefObject:
+        def work(repo: MetadefRepository) -> MetadefObject:
+            ns = self._subject(
+                repo, context, ns_name, "get_metadef_object",
+                f"Metadata definition namespace={ns_name} was not found.",
+            )  # fmt: skip
+            assert ns.id is not None
+            found = repo.get_object(ns.id, name)
+            if found is None:
+                raise self._object_missing(name, ns_name)
+            if resource_type:
+                for association in repo.associations([ns.id]).get(ns.id, []):
+                    if association.name == resource_type:
+                        found.properties = with_prefix(association.prefix, found.properties)
+            return found
+
+        return await self.units.read(work)
+
+    async def add_object(
+        self, context: RequestContext, ns_name: str, obj: MetadefObject
+    ) -> MetadefObject:
+        conflict = (
+            f"A metadata definition object with name={obj.name} already exists "
+            f"in namespace={ns_name}."
+        )
+
+        def work(repo: MetadefRepository) -> MetadefObject:
+            ns = self._subject(
+                repo, context, ns_name, "add_metadef_object",
+                f"Metadata definition namespace={ns_name} was not found.",
+            )  # fmt: skip
+            assert ns.id is not None
+            if repo.get_object(ns.id, obj.name) is not None:
+                raise Conflict(conflict)
+            obj.created_at = obj.updated_at = utcnow()
+            repo.add_object(ns.id, obj)
+            return obj
+
+        return await self._unique(conflict, lambda: self.units.write(work))
+
+    async def update_object(
+        self, context: RequestContext, ns_name: str, name: str, obj: MetadefObject
+    ) -> MetadefObject:
+        conflict = (
+            f"A metadata definition object with name={obj.name} already exists "
+            f"in namespace={ns_name}."
+        )
+
+        def work(repo: MetadefRepository) -> MetadefObject:
+            ns = self._subject(
+                repo, context, ns_name, "modify_metadef_object",
+                f"Metadata definition namespace={ns_name} was not found.",
+            )  # fmt: skip
+            assert ns.id is not None
+            old = repo.get_object(ns.id, name)
+            if old is None:
+                raise self._object_missing(name, ns_name)
+            if obj.name != name and repo.get_object(ns.id, obj.name) is not None:
+                raise Conflict(conflict)
+            obj.created_at, obj.updated_at = old.created_at, utcnow()
+            repo.update_object(ns.id, name, obj)
+            return obj
+
+        return await self._unique(conflict, lambda: self.units.write(work))
+
+    async def delete_object(self, context: RequestContext, ns_name: str, name: str) -> None:
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(
+                repo, context, ns_name, "delete_metadef_object",
+                f"Metadata definition namespace={ns_name} was not found.",
+            )  # fmt: skip
+            if ns.protected:
+                raise _protected("object", name)
+            assert ns.id is not None
+            if not repo.delete_object(ns.id, name):
+                raise self._object_missing(name, ns_name)
+
+        await self.units.write(work)
+
+    async def delete_objects(self, context: RequestContext, ns_name: str) -> None:
+        await self._delete_all(
+            context, ns_name, "delete_metadef_object", MetadefRepository.delete_objects
+        )
+
+    # --------------------------------------------------------------------- tags
+
+    @staticmethod
+    def _tag_conflict(name: str, ns_name: str) -> Conflict:
+        return Conflict(
+            f"A metadata tag with name={name} already exists in namespace={ns_name}. "
+            "(Please note that metadata tag names are case insensitive)."
+        )
+
+    async def list_tags(self, context: RequestContext, ns_name: str) -> list[Tag]:
+        def work(repo: MetadefRepository) -> list[Tag]:
+            ns = self._subject(repo, context, ns_name, "get_metadef_tags")
+            assert ns.id is not None
+            return repo.tags(ns.id)
+
+        return await self.units.read(work)
+
+    async def get_tag(self, context: RequestContext, ns_name: str, name: str) -> Tag:
+        def work(repo: MetadefRepository) -> Tag:
+            ns = self._subject(repo, context, ns_name, "get_metadef_tag")
+            assert ns.id is not None
+            found = repo.get_tag(ns.id, name)
+            if found is None:
+                raise NotFound(f"Could not find metadata tag {name}")
+            return found
+
+        return await self.units.read(work)
+
+    async def add_tag(self, context: RequestContext, ns_name: str, name: str) -> Tag:
+        def work(repo: MetadefRepository) -> Tag:
+            ns = self._subject(repo, context, ns_name, "add_metadef_tag")
+            assert ns.id is not None
+            if repo.get_tag(ns.id, name) is not None:
+                raise self._tag_conflict(name, ns_name)
+            now = utcnow()
+            repo.add_tags(ns.id, [name], now)
+            return Tag(name, now, now)
+
+        return await self._unique(
+            str(self._tag_conflict(name, ns_name)), lambda: self.units.write(work)
+        )
+
+    async def add_tags(
+        self, context: RequestContext, ns_name: str, names: list[str], *, append: bool
+    ) -> list[str]:
+        duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if duplicate is not None:
+            raise self._tag_conflict(duplicate, ns_name)
+
+        def work(repo: MetadefRepository) -> list[str]:
+            ns = self._subject(repo, context, ns_name, "add_metadef_tags")
+            assert ns.id is not None
+            if append:
+                taken = next((n for n in names if repo.get_tag(ns.id, n) is not None), None)
+                if taken is not None:
+                    raise self._tag_conflict(taken, ns_name)
+            else:
+                repo.delete_tags(ns.id)
+            repo.add_tags(ns.id, names, utcnow())
+            return names
+
+        return await self._unique(
+            str(self._tag_conflict(",".join(names), ns_name)), lambda: self.units.write(work)
+        )
+
+    async def rename_tag(
+        self, context: RequestContext, ns_name: str, name: str, new_name: str
+    ) -> Tag:
+        def work(repo: MetadefRepository) -> Tag:
+            ns = self._subject(repo, context, ns_name, "modify_metadef_tag")
+            assert ns.id is not None
+            old = repo.get_tag(ns.id, name)
+            if old is None:
+                raise NotFound(f"Could not find metadata tag {name}")
+            if new_name != name and repo.get_tag(ns.id, new_name) is not None:
+                raise self._tag_conflict(new_name, ns_name)
+            now = utcnow()
+            repo.rename_tag(ns.id, name, new_name, now)
+            return Tag(new_name, old.created_at, now)
+
+        return await self._unique(
+            str(self._tag_conflict(new_name, ns_name)), lambda: self.units.write(work)
+        )
+
+    async def delete_tag(self, context: RequestContext, ns_name: str, name: str) -> None:
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, ns_name, "delete_metadef_tag")
+            if ns.protected:
+                raise _protected("tag", name)
+            assert ns.id is not None
+            if not repo.delete_tag(ns.id, name):
+                raise NotFound(f"Could not find metadata tag {name}")
+
+        await self.units.write(work)
+
+    async def delete_tags(self, context: RequestContext, ns_name: str) -> None:
+        await self._delete_all(
+            context, ns_name, "delete_metadef_tags", MetadefRepository.delete_tags
+        )
+
+    # ----------------------------------------------------------- resource types
+
+    async def list_resource_types(self, context: RequestContext) -> list[ResourceType]:
+        self.policy.require(
+            "list_metadef_resource_types",
+            context,
+            {"project_id": context.project_id, "visibility": None},
+        )
+        return await self.units.read(lambda repo: repo.resource_types())
+
+    async def list_associations(self, context: RequestContext, ns_name: str) -> list[Association]:
+        def work(repo: MetadefRepository) -> list[Association]:
+            ns = self._subject(repo, context, ns_name, "get_metadef_resource_type")
+            assert ns.id is not None
+            return repo.associations([ns.id]).get(ns.id, [])
+
+        return await self.units.read(work)
+
+    async def add_association(
+        self, context: RequestContext, ns_name: str, association: Association
+    ) -> Association:
+        conflict = (
+            "The metadata definition resource-type association of "
+            f"resource-type={association.name} to namespace={ns_name} already exists."
+        )
+
+        def work(repo: MetadefRepository) -> Association:
+            ns = self._subject(repo, context, ns_name, "add_metadef_resource_type_association")
+            assert ns.id is not None
+            if any(a.name == association.name for a in repo.associations([ns.id]).get(ns.id, [])):
+                raise Conflict(conflict)
+            now = utcnow()
+            repo.add_association(ns.id, association, now)
+            association.created_at = association.updated_at = now
+            return association
+
+        return await self._unique(conflict, lambda: self.units.write(work))
+
+    async def delete_association(self, context: RequestContext, ns_name: str, name: str) -> None:
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, ns_name, "remove_metadef_resource_type_association")
+            if ns.protected:
+                raise _protected("resource-type-association", name)
+            assert ns.id is not None
+            if not repo.delete_association(ns.id, name):
+                raise NotFound(f"Failed to find resource type {name} to delete")
+
+        await self.units.write(work)
+
+
+def check_limit(value: str | None, default: int, maximum: int) -> int:
+    if value is None:
+        return default
+    try:
+        limit = int(value)
+    except ValueError:
+        raise InvalidInput("limit param must be an integer") from None
+    if limit < 0:
+        raise InvalidInput("limit param must be positive")
+    return min(limit, maximum)

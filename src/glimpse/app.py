@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
+from prometheus_client import CollectorRegistry
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from glimpse import metrics
 from glimpse.api.bodies import CONTEXT_KEY
 from glimpse.api.discovery import DiscoveryApi
 from glimpse.api.errors import HeaderTooLarge, error_response, render_error, status_of
@@ -27,7 +30,7 @@ from glimpse.api.images.data import ImageDataApi
 from glimpse.api.images.members import MembersApi
 from glimpse.api.images.records import ImagesApi
 from glimpse.api.metadefs.routes import MetadefsApi
-from glimpse.api.routing import Router
+from glimpse.api.routing import LABELS_KEY, Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.stores import StoresApi
 from glimpse.api.versions import negotiate, versions_response
@@ -36,12 +39,13 @@ from glimpse.auth.noauth import NoAuth
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.db.engine import Database
-from glimpse.errors import GlimpseError, NotAuthenticated
+from glimpse.errors import GlimpseError, NotAuthenticated, NotPermitted
 from glimpse.identity.authenticator import BuiltinAuth
 from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
+from glimpse.images.counts import status_counts
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
 from glimpse.images.protections import (
@@ -59,6 +63,9 @@ from glimpse.notifications.notifier import Notifier
 from glimpse.stores.registry import build_stores
 
 log = logging.getLogger("glimpse")
+
+# paths the front door answers itself, each its own metric label
+_OWN_ROUTES = frozenset({"/healthcheck", "/metrics", "/", "/versions"})
 
 # how often each node looks for dead uploads and data left to delete
 HOUSEKEEPING_SECONDS = 30.0
@@ -98,10 +105,20 @@ def build_policy(settings: Settings, protections: ProtectionFile | None = None) 
     )
 
 
+def build_metrics_registry(db: Database) -> CollectorRegistry:
+    """What a metrics scrape reads: the recorded metrics and the images by status."""
+    return metrics.registry([metrics.ImageCounts(lambda: status_counts(db.engine))])
+
+
 class Glimpse:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        if settings.metrics != "off":
+            metrics.enable()
         self.db = Database(settings.resolved_database_url)
+        self.metrics_registry = (
+            build_metrics_registry(self.db) if settings.metrics == "admin" else None
+        )
         self.stores = build_stores(settings)
         self.schemas = Schemas(
             disk_formats=settings.disk_formats, container_formats=settings.container_formats
@@ -148,9 +165,48 @@ class Glimpse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            if self.settings.metrics == "off":
+                await self._http(scope, receive, send)
+            else:
+                await self._measured_http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _measured_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """:meth:`_http`, counted by route template, method and status, timed, and its
+        body bytes counted both ways."""
+        path: str = scope["path"]
+        route = path if path in _OWN_ROUTES else "other"
+        if self.identity_api is not None and self.identity_api.serves(path):
+            route = "/identity"
+        labels = {"route": route}
+        scope[LABELS_KEY] = labels
+        status = 0
+        received = sent = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self._http(scope, counting_receive, counting_send)
+        finally:
+            metrics.observe_request(
+                labels["route"], scope["method"], status, time.perf_counter() - started,
+                received, sent,
+            )  # fmt: skip
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -206,6 +262,8 @@ class Glimpse:
         path: str = scope["path"]
         if path == "/healthcheck":
             return self._healthcheck(scope["method"])
+        if path == "/metrics" and self.metrics_registry is not None:
+            return await self._metrics(headers, request_id)
         if self.identity_api is not None and self.identity_api.serves(path):
             return await self.identity_api.respond(scope, receive, send)
         routed, status = negotiate(
@@ -229,6 +287,15 @@ class Glimpse:
             if challenge:
                 exc.headers.setdefault("WWW-Authenticate", challenge)
             raise
+
+    async def _metrics(self, headers: Headers, request_id: str) -> Response:
+        """The Prometheus exposition, for admins only (``metrics = "admin"``)."""
+        context = await self._who_is_asking(headers, request_id)
+        if not context.is_admin:
+            raise NotPermitted("Metrics are for administrators.")
+        assert self.metrics_registry is not None
+        body, content_type = await asyncio.to_thread(metrics.exposition, self.metrics_registry)
+        return Response(body, media_type=content_type)
 
     def _healthcheck(self, method: str) -> Response:
         if method not in ("GET", "HEAD"):

@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 300.0
     token_cache_size: int = 10_000
 
+    # --- Prometheus metrics: "off"; "admin" (GET /metrics on the API port, admins only);
+    # "listener" (a separate plain-HTTP listener on metrics_host:metrics_port)
+    metrics: Literal["off", "admin", "listener"] = "off"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9293
+    # where worker processes keep their values for a scrape to add up (default:
+    # data_dir/metrics, emptied at start)
+    metrics_dir: Path | None = None
+
     # --- notifications (Glance's oslo.messaging notifications; off unless a driver is set)
     # "messagingv2" (what Ceilometer consumes), "messaging", "log", "routing" or "noop"
     notification_driver: str = "noop"

@@ -25,6 +25,12 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
 class Route:
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
+    template: str  # as registered: /v2/images/{image_id} (a metric label)
+
+
+# where the router tells whoever measures the request which route it took: a dict the
+# front door puts in the scope (scope copies made on the way share it)
+LABELS_KEY = "glimpse.labels"
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -38,7 +44,7 @@ class Router:
         self._static: dict[str, Route] = {}
 
     def add(self, path: str, methods: dict[str, Handler]) -> None:
-        route = Route(_compile(path), methods)
+        route = Route(_compile(path), methods, path)
         if "{" in path:
             self._routes.append(route)
         else:
@@ -68,6 +74,9 @@ class Router:
                 )
             raise NotFound("The resource could not be found.")
         route, params = found
+        labels = request.scope.get(LABELS_KEY)
+        if labels is not None:
+            labels["route"] = route.template
         handler = route.methods.get(method)
         if handler is None:
             raise MethodNotAllowed(

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from glimpse import metrics
+
 V = TypeVar("V")
 
 
@@ -39,12 +41,15 @@ class TokenCache(Generic[V]):
         key = _key(token)
         entry = self._entries.get(key)
         if entry is None:
+            metrics.count_token_lookup(False)
             return None
         until, value = entry
         if until <= time.time():
             del self._entries[key]
+            metrics.count_token_lookup(False)
             return None
         self._entries.move_to_end(key)
+        metrics.count_token_lookup(True)
         return value
 
     def put(self, token: str, value: V, until: float, *, epoch: int | None = None) -> None:

@@ -38,6 +38,32 @@ def check_settings(settings: Settings) -> None:
         check_keystone_settings(settings)
 
 
+def prepare_metrics(settings: Settings) -> None:
+    """With several workers, each keeps its metric values in files that a scrape adds
+    up (prometheus_client's multiprocess mode): name an empty directory for them before
+    prometheus_client is first imported, here or in any worker."""
+    if settings.metrics == "off" or settings.workers <= 1:
+        return
+    directory = settings.metrics_dir or settings.data_dir / "metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def serve_metrics(settings: Settings) -> None:
+    """The separate metrics listener (``metrics = "listener"``), in this process."""
+    from prometheus_client import start_http_server
+
+    from glimpse.app import build_metrics_registry
+    from glimpse.db.engine import Database
+
+    db = Database(settings.resolved_database_url, pool_size=1)
+    start_http_server(
+        settings.metrics_port, settings.metrics_host, registry=build_metrics_registry(db)
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -45,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args)
+        prepare_metrics(settings)
         check_settings(settings)
     except (ValidationError, ConfigurationError) as exc:
         print(f"glimpse: cannot start: {exc}", file=sys.stderr)
@@ -75,6 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         make_url(url).render_as_string(hide_password=True),
         settings.workers,
     )
+    if settings.metrics == "listener":
+        serve_metrics(settings)
     uvicorn.run(
         "glimpse.app:create_app",
         factory=True,

@@ -26,6 +26,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from glimpse import metrics
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -55,6 +57,14 @@ def make_engine(url: str) -> Engine:
         _sqlite_transactions(engine)
         return engine
     return create_engine(_postgres_url(parsed), pool_pre_ping=True)
+
+
+def _measure_pool(engine: Engine) -> None:
+    """Count the connections checked out of ``engine``'s pool (Prometheus metrics)."""
+    if not metrics.enabled():
+        return
+    event.listen(engine, "checkout", lambda *_: metrics.connection_checked_out(1))
+    event.listen(engine, "checkin", lambda *_: metrics.connection_checked_out(-1))
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -95,10 +105,12 @@ class Database:
         self._sync: Engine | None = None
         if self.dialect == "sqlite":
             self._sync = make_engine(url)
+            _measure_pool(self._sync)
         else:
             self._async = create_async_engine(
                 _postgres_url(parsed), pool_size=pool_size, max_overflow=8, pool_pre_ping=True
             )
+            _measure_pool(self._async.sync_engine)
 
     @property
     def engine(self) -> Engine:

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from glimpse import metrics
 from glimpse.config import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Notifier:
             self._queue.put_nowait((event_type, payload, priority))
         except queue.Full:
             self.dropped += 1
+            metrics.count_notification("dropped")
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
@@ -96,8 +98,10 @@ class Notifier:
             try:
                 send(event_type, payload, priority)
                 self.sent += 1
+                metrics.count_notification("sent")
             except Exception as exc:  # the broker's trouble never reaches a request
                 self.failed += 1
+                metrics.count_notification("failed")
                 log.warning("notification %s not sent: %s", event_type, exc)
 
     def _sender(self) -> Any:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from glimpse import metrics
 from glimpse.config import FileStoreSettings, Settings, StoreSettings
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.base import Store
 from glimpse.stores.file import FileStore
+from glimpse.stores.measured import MeasuredStore
 
 
 class StoreRegistry:
@@ -85,8 +87,7 @@ def build_store(name: str, settings: StoreSettings) -> Store:
 def build_stores(settings: Settings) -> StoreRegistry:
     """Every configured store; the default one first."""
     sections = settings.resolved_stores
-    return StoreRegistry(
-        [build_store(name, section) for name, section in sections.items()],
-        sections,
-        multi=settings.multi_store,
-    )
+    stores = [build_store(name, section) for name, section in sections.items()]
+    if metrics.enabled():
+        stores = [MeasuredStore(store) for store in stores]
+    return StoreRegistry(stores, sections, multi=settings.multi_store)

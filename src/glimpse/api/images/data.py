@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from glimpse import metrics
 from glimpse.api.bodies import context_of, no_content, reject_body
 from glimpse.api.errors import UnsupportedMediaType
 from glimpse.api.images.ranges import parse_range
@@ -51,7 +52,8 @@ class ImageDataApi:
             content_length=_optional_int(headers.get("content-length"), "Content-Length"),
             store_name=headers.get("x-image-meta-store"),
         )
-        await self.uploads.upload(context_of(request), upload)
+        with metrics.transfer("upload"):
+            await self.uploads.upload(context_of(request), upload)
         return no_content()
 
     async def download(self, request: Request, image_id: str) -> Response:
@@ -84,4 +86,6 @@ class ImageDataApi:
             length = byte_range.length
             headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{found.size}"
         headers["Content-Length"] = str(length)
+        if metrics.enabled():
+            chunks = metrics.transferring(chunks)
         return StreamingResponse(chunks, status_code=status, headers=headers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from glimpse import metrics
 from glimpse.config import FileStoreSettings, Settings, StoreSettings
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
@@ -88,6 +87,6 @@ def build_stores(settings: Settings) -> StoreRegistry:
     """Every configured store; the default one first."""
     sections = settings.resolved_stores
     stores = [build_store(name, section) for name, section in sections.items()]
-    if metrics.enabled():
+    if settings.metrics != "off":
         stores = [MeasuredStore(store) for store in stores]
     return StoreRegistry(stores, sections, multi=settings.multi_store)

@@ -18,13 +18,14 @@ import uuid
 from prometheus_client import CollectorRegistry
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from glimpse import metrics
 from glimpse.api.bodies import CONTEXT_KEY
 from glimpse.api.discovery import DiscoveryApi
 from glimpse.api.errors import HeaderTooLarge, error_response, render_error, status_of
+from glimpse.api.health import Health
 from glimpse.api.identity.routes import IdentityApi
 from glimpse.api.images.data import ImageDataApi
 from glimpse.api.images.members import MembersApi
@@ -136,6 +137,7 @@ class Glimpse:
             notifier=Notifier(settings),
         )
         self.housekeeping = Housekeeping(self.db, removal)
+        self.health = Health(settings, self.db, self.stores, self.images.notifier)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)
         # built-in identity: glimpse is also the Keystone its clients log in to
         self.identity_api: IdentityApi | None = None
@@ -261,7 +263,12 @@ class Glimpse:
     ) -> Response | None:
         path: str = scope["path"]
         if path == "/healthcheck":
-            return self._healthcheck(scope["method"])
+            return await self.health.respond(
+                scope["method"],
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                lambda: self._who_is_asking(headers, request_id),
+            )
         if path == "/metrics" and self.metrics_registry is not None:
             return await self._metrics(headers, request_id)
         if self.identity_api is not None and self.identity_api.serves(path):
@@ -296,13 +303,6 @@ class Glimpse:
         assert self.metrics_registry is not None
         body, content_type = await asyncio.to_thread(metrics.exposition, self.metrics_registry)
         return Response(body, media_type=content_type)
-
-    def _healthcheck(self, method: str) -> Response:
-        if method not in ("GET", "HEAD"):
-            return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
-        if (self.settings.data_dir / "healthcheck_disable").exists():
-            return PlainTextResponse("DISABLED BY FILE", 503)
-        return PlainTextResponse("OK")
 
     # ------------------------------------------------------------- lifespan
 

@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 300.0
     token_cache_size: int = 10_000
 
+    # --- /healthcheck: the file whose presence answers 503 DISABLED BY FILE (default:
+    # data_dir/healthcheck_disable); a token that unlocks the detailed form for
+    # non-admins (X-Healthcheck-Token); how long each dependency check may take
+    healthcheck_disable_by_file_path: Path | None = None
+    healthcheck_token: str | None = None
+    healthcheck_timeout_seconds: float = 5.0
+
     # --- Prometheus metrics: "off"; "admin" (GET /metrics on the API port, admins only);
     # "listener" (a separate plain-HTTP listener on metrics_host:metrics_port)
     metrics: Literal["off", "admin", "listener"] = "off"

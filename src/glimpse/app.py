@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 from starlette.datastructures import Headers
@@ -28,12 +29,14 @@ from glimpse.api.errors import HeaderTooLarge, error_response, render_error, sta
 from glimpse.api.health import Health
 from glimpse.api.identity.routes import IdentityApi
 from glimpse.api.images.data import ImageDataApi
+from glimpse.api.images.imports import ImportsApi
 from glimpse.api.images.members import MembersApi
 from glimpse.api.images.records import ImagesApi
 from glimpse.api.metadefs.routes import MetadefsApi
 from glimpse.api.routing import LABELS_KEY, Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.stores import StoresApi
+from glimpse.api.tasks import TasksApi
 from glimpse.api.versions import negotiate, versions_response
 from glimpse.auth.base import Authenticator
 from glimpse.auth.noauth import NoAuth
@@ -44,6 +47,7 @@ from glimpse.errors import GlimpseError, NotAuthenticated, NotPermitted
 from glimpse.identity.authenticator import BuiltinAuth
 from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.housekeeping import Housekeeping
+from glimpse.image_data.staging import ImageStaging
 from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
 from glimpse.images.counts import status_counts
@@ -57,11 +61,16 @@ from glimpse.images.protections import (
 from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
 from glimpse.images.service import ImageService
+from glimpse.imports.job import ImportJob
+from glimpse.imports.service import IMPORT_TASK, ImportService
 from glimpse.metadefs.policies import RULES as METADEF_RULES
 from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
-from glimpse.stores.registry import build_stores
+from glimpse.stores.registry import StoreRegistry, build_stores
+from glimpse.tasks.policies import RULES as TASK_RULES
+from glimpse.tasks.service import TaskService
+from glimpse.tasks.worker import Worker
 
 log = logging.getLogger("glimpse")
 
@@ -96,7 +105,7 @@ def read_protections(settings: Settings) -> ProtectionFile | None:
 def build_policy(settings: Settings, protections: ProtectionFile | None = None) -> Policy:
     """oslo.policy with every capability's rules and the operator's policy file (and
     the rules a policies-format property protection file names)."""
-    rules = {**IMAGE_RULES, **METADEF_RULES}
+    rules = {**IMAGE_RULES, **METADEF_RULES, **TASK_RULES}
     if protections is not None:
         rules.update(protections.policy_rules)
     return Policy(
@@ -109,6 +118,23 @@ def build_policy(settings: Settings, protections: ProtectionFile | None = None) 
 def build_metrics_registry(db: Database) -> CollectorRegistry:
     """What a metrics scrape reads: the recorded metrics and the images by status."""
     return metrics.registry([metrics.ImageCounts(lambda: status_counts(db.engine))])
+
+
+def build_worker(
+    settings: Settings,
+    db: Database,
+    stores: StoreRegistry,
+    staging: ImageStaging,
+    removal: DataRemoval,
+) -> Worker:
+    """The task worker with every job type's handler."""
+    job = ImportJob(db=db, stores=stores, staging=staging, removal=removal, settings=settings)
+    return Worker(
+        db,
+        {IMPORT_TASK: job},
+        lease_seconds=settings.task_lease_seconds,
+        time_to_live=timedelta(hours=settings.task_time_to_live_hours),
+    )
 
 
 class Glimpse:
@@ -147,8 +173,24 @@ class Glimpse:
         uploads = ImageUpload(
             images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
         )
+        # interoperable import: staging, the import request, the job a worker runs
+        staging = ImageStaging(
+            images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
+        )
+        self.worker = build_worker(settings, self.db, self.stores, staging, removal)
+        imports = ImportService(
+            images=self.images,
+            db=self.db,
+            stores=self.stores,
+            settings=settings,
+            wake=self.worker.wake,
+        )
         for api in (
             ImagesApi(self.images, settings, self.stores),
+            ImportsApi(staging, imports),
+            TasksApi(
+                TaskService(self.db, self.policy), self.images, limit_max=settings.api_limit_max
+            ),
             ImageDataApi(uploads, ImageDownload(images=self.images, stores=self.stores)),
             MembersApi(MemberService(self.images, self.db)),
             SchemasApi(self.schemas),
@@ -162,6 +204,7 @@ class Glimpse:
         ):
             api.register(self.router)
         self._housekeeping: asyncio.Task[None] | None = None
+        self._working: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -326,8 +369,14 @@ class Glimpse:
         if self.identity_api is not None:
             await self.identity_api.identity.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
+        if self.settings.run_workers:
+            self._working = asyncio.create_task(self.worker.run_forever())
 
     async def shutdown(self) -> None:
+        if self._working is not None:
+            self._working.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._working
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

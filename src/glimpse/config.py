@@ -78,6 +78,9 @@ class FileStoreSettings(StoreSectionBase):
 # one member per store type; the `type` key of a section picks it
 StoreSettings = Annotated[FileStoreSettings, Field(discriminator="type")]
 
+# Glance's reserved name of the store staged data waits in (never listed, never a target)
+STAGING_STORE_NAME = "os_glance_staging_store"
+
 # the name of the one store the flat file_store_* settings describe
 FLAT_STORE_NAME = "file"
 _FLAT_STORE_SETTINGS = frozenset({"file_store_dir", "file_store_fsync", "file_store_direct_io"})
@@ -192,6 +195,30 @@ class Settings(BaseSettings):
     require_image_format_match: bool = True
     enabled_import_methods: list[str] = []
 
+    # --- interoperable import (glance-direct, web-download, copy-image)
+    # where staged data waits for its import: a [stores.os_glance_staging_store] section
+    # (Glance's reserved name; share it between nodes so any node finishes any import),
+    # else a file store in data_dir/staging
+    # web-download filtering (Glance's [import_filtering_opts]); addresses that are
+    # loopback, private, link-local or otherwise not global are refused unless the host
+    # (name or address) is listed in import_allowed_hosts
+    import_allowed_schemes: list[str] = ["http", "https"]
+    import_disallowed_schemes: list[str] = []
+    import_allowed_hosts: list[str] = []
+    import_disallowed_hosts: list[str] = []
+    import_allowed_ports: list[int] = [80, 443]
+    import_disallowed_ports: list[int] = []
+    web_download_connect_timeout: float = 10.0
+    web_download_read_timeout: float = 60.0
+    web_download_retries: int = 3
+    # tasks: a worker renews its lease this often x3; a task this old unrenewed is resumed
+    # by another worker; finished tasks are kept this long (Glance's task_time_to_live)
+    task_lease_seconds: float = 30.0
+    task_time_to_live_hours: float = 48.0
+    # glimpse serve runs a worker in each process unless this is false (then run
+    # `glimpse worker` somewhere)
+    run_workers: bool = True
+
     # --- the upload path
     # bytes gathered from the network before one hash/write step
     upload_buffer_size: int = 8 << 20
@@ -217,7 +244,7 @@ class Settings(BaseSettings):
         if self.stores and self.model_fields_set & _FLAT_STORE_SETTINGS:
             flat = ", ".join(sorted(self.model_fields_set & _FLAT_STORE_SETTINGS))
             raise ValueError(f"set either [stores.<name>] tables or {flat}, not both")
-        names = list(self.stores) or [FLAT_STORE_NAME]
+        names = [name for name in self.stores if name != STAGING_STORE_NAME] or [FLAT_STORE_NAME]
         if self.default_store is not None and self.default_store not in names:
             raise ValueError(
                 f"default_store {self.default_store!r} is not a configured store "
@@ -228,7 +255,10 @@ class Settings(BaseSettings):
     @property
     def resolved_stores(self) -> dict[str, StoreSettings]:
         """Every configured store by name, the default one first."""
-        stores: dict[str, StoreSettings] = dict(self.stores) or {
+        named = {
+            name: section for name, section in self.stores.items() if name != STAGING_STORE_NAME
+        }
+        stores: dict[str, StoreSettings] = named or {
             FLAT_STORE_NAME: FileStoreSettings(
                 type="file",
                 directory=self.file_store_dir or self.data_dir / "images",
@@ -240,10 +270,16 @@ class Settings(BaseSettings):
         return {default: stores[default], **stores}
 
     @property
+    def staging_store(self) -> StoreSettings:
+        return self.stores.get(STAGING_STORE_NAME) or FileStoreSettings(
+            type="file", directory=self.data_dir / "staging"
+        )
+
+    @property
     def multi_store(self) -> bool:
         """Glance's multi-store mode (its ``enabled_backends``): on when stores are named
         in ``[stores.<name>]`` tables; the flat file_store_* settings are one plain store."""
-        return bool(self.stores)
+        return any(name != STAGING_STORE_NAME for name in self.stores)
 
     @property
     def new_policy_defaults(self) -> bool:

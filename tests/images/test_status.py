@@ -89,6 +89,23 @@ EXPECTED: dict[Move, dict[str, Outcome]] = {
         },
     ),
     Move.DELETE: outcomes(set(LIVE), set(), {status: NOT_FOUND for status in GONE}),
+    **{
+        move: outcomes(
+            sources,
+            set(),
+            {
+                **{status: transition(status, target) for status in LIVE},
+                **{status: NOT_FOUND for status in GONE},
+            },
+        )
+        for move, sources, target in [
+            (Move.START_STAGE, {"queued"}, "uploading"),
+            (Move.ABANDON_STAGE, {"uploading"}, "queued"),
+            (Move.START_IMPORT, {"queued", "uploading"}, "importing"),
+            (Move.FINISH_IMPORT, {"importing"}, "active"),
+            (Move.FAIL_IMPORT, {"importing"}, "queued"),
+        ]
+    },
 }
 
 CASES = [

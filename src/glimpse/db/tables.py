@@ -309,3 +309,54 @@ metadef_namespace_resource_types = Table(
     Column("updated_at", DateTime, nullable=False),
     Index("ix_metadef_ns_res_types_namespace_id", "namespace_id"),
 )
+
+# --- tasks (durable jobs: imports, copies) ------------------------------------------
+# A task row is the job: its input, its outcome and who is running it. A worker claims a
+# pending task (or one whose lease ran out: its node died) and renews `lease_until`
+# while it works; progress is bytes_done of bytes_total.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(30), nullable=False),
+    Column("status", String(30), nullable=False),  # pending/processing/success/failure
+    Column("owner", String(255)),
+    Column("image_id", String(36)),
+    Column("request_id", String(64)),
+    Column("user_id", String(64)),
+    Column("input", Text, nullable=False),  # JSON object
+    Column("result", Text),  # JSON object
+    Column("message", Text, nullable=False, default=""),
+    Column("bytes_done", BigInteger, nullable=False, default=0),
+    Column("bytes_total", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("node", String(255)),
+    Column("lease_until", DateTime),
+    Column("expires_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted_at", DateTime),
+    Index("ix_tasks_status_lease", "status", "lease_until"),
+    Index("ix_tasks_image_id", "image_id"),
+)
+
+# The import that holds an image: one row per image (its primary key makes a second
+# import of the same image fail at once, on any node), removed when the task ends.
+image_import_locks = Table(
+    "image_import_locks",
+    metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(36), nullable=False),
+)
+
+# Data staged for an image (glance-direct's PUT …/stage, web-download's fetch), waiting
+# in the staging store for its import; removed when the import ends either way.
+image_staged = Table(
+    "image_staged",
+    metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("location", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)

@@ -91,7 +91,9 @@ class Housekeeping:
         def claim(repo: UploadRepository) -> list[Lease]:
             expired = repo.claim_expired(utcnow())
             for lease in expired:
-                repo.images.move(lease.image_id, Move.ABANDON_UPLOAD, ABANDONED)
+                # an upload (saving) or a stage (uploading) whose node died
+                if not repo.images.move(lease.image_id, Move.ABANDON_UPLOAD, ABANDONED):
+                    repo.images.move(lease.image_id, Move.ABANDON_STAGE, ABANDONED)
             return expired
 
         expired = await self.uploads.write(claim)

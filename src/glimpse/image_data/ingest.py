@@ -138,3 +138,12 @@ async def ingest(
         hash_value=digests.multihash.hexdigest(),
         virtual_size=virtual_size,
     )
+
+
+def format_check_for(
+    disk_format: str | None, container_format: str | None, *, require_match: bool
+) -> FormatCheck | None:
+    """The inspection an ingest of an image runs (Glance inspects only ``bare`` data)."""
+    if container_format != "bare":
+        return None
+    return FormatCheck(disk_format or "", require_match=require_match)

@@ -3,7 +3,8 @@
 Entering ``saving`` records a lease naming the upload's partial data; the uploader renews
 it while it streams and releases it when it finishes. A lease that expired marks an
 upload whose node died: any node's housekeeping claims it, returns the image to
-``queued`` and removes the partial data.
+``queued`` and removes the partial data. Staged import data is recorded here too, until
+its import ends.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from glimpse.db.tables import image_uploads
+from glimpse.clock import utcnow
+from glimpse.db.tables import image_staged, image_uploads
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
 from glimpse.model.images import Location
@@ -87,3 +89,28 @@ class UploadRepository:
         for lease in found:
             self.release_lease(lease)
         return found
+
+    # ----------------------------------------------------------- staged data
+
+    def staged(self, image_id: str) -> tuple[str, int] | None:
+        """Where an image's staged data is (a staging store URL), and its size."""
+        row = self.conn.execute(
+            select(image_staged.c.location, image_staged.c.size).where(
+                image_staged.c.image_id == image_id
+            )
+        ).first()
+        return (row.location, row.size) if row is not None else None
+
+    def record_staged(self, image_id: str, location: str, size: int) -> None:
+        self.conn.execute(delete(image_staged).where(image_staged.c.image_id == image_id))
+        self.conn.execute(
+            insert(image_staged).values(
+                image_id=image_id, location=location, size=size, created_at=utcnow()
+            )
+        )
+
+    def forget_staged(self, image_id: str) -> str | None:
+        """Forget the staged data; returns where it was (to remove it)."""
+        found = self.staged(image_id)
+        self.conn.execute(delete(image_staged).where(image_staged.c.image_id == image_id))
+        return found[0] if found is not None else None

@@ -78,6 +78,23 @@ class Move(Enum):
     ABANDON_UPLOAD = Rule(
         frozenset({S.SAVING}), S.QUEUED, False, refused=_TRANSITION, gone=_NOT_FOUND
     )
+    # interoperable import: data staged (glance-direct), then a task moves the image
+    START_STAGE = Rule(
+        frozenset({S.QUEUED}), S.UPLOADING, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
+    ABANDON_STAGE = Rule(
+        frozenset({S.UPLOADING}), S.QUEUED, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
+    START_IMPORT = Rule(
+        frozenset({S.QUEUED, S.UPLOADING}), S.IMPORTING, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
+    FINISH_IMPORT = Rule(
+        frozenset({S.IMPORTING}), S.ACTIVE, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
+    # a failed import returns the image to queued, as Glance does, with the failure recorded
+    FAIL_IMPORT = Rule(
+        frozenset({S.IMPORTING}), S.QUEUED, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
     DEACTIVATE = Rule(frozenset({S.ACTIVE}), S.DEACTIVATED, True, refused=_REFUSED, gone=_NOT_FOUND)
     REACTIVATE = Rule(frozenset({S.DEACTIVATED}), S.ACTIVE, True, refused=_REFUSED, gone=_NOT_FOUND)
     DELETE = Rule(LIVE, S.DELETED, False, refused=_NOT_FOUND, gone=_NOT_FOUND)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from glimpse.config import FileStoreSettings, Settings, StoreSettings
+from glimpse.config import STAGING_STORE_NAME, FileStoreSettings, Settings, StoreSettings
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.base import Store
@@ -20,6 +20,7 @@ class StoreRegistry:
         sections: Mapping[str, StoreSettings] | None = None,
         *,
         multi: bool = False,
+        staging: Store | None = None,
     ) -> None:
         if not stores:
             raise ValueError("at least one store must be configured")
@@ -29,6 +30,8 @@ class StoreRegistry:
         self.sections: Mapping[str, StoreSettings] = sections or {}
         # Glance's multi-store mode: stores are named to callers
         self.multi = multi
+        # where staged import data waits (never listed, never an import target)
+        self.staging = staging
 
     def __iter__(self) -> Iterator[Store]:
         return iter(self._stores.values())
@@ -72,6 +75,8 @@ class StoreRegistry:
         for store in self._stores.values():
             if store.handles(location.url):
                 return store
+        if self.staging is not None and self.staging.handles(location.url):
+            return self.staging
         raise StoreUnavailable(f"No configured store handles the location {location.url}")
 
 
@@ -89,4 +94,9 @@ def build_stores(settings: Settings) -> StoreRegistry:
     stores = [build_store(name, section) for name, section in sections.items()]
     if settings.metrics != "off":
         stores = [MeasuredStore(store) for store in stores]
-    return StoreRegistry(stores, sections, multi=settings.multi_store)
+    return StoreRegistry(
+        stores,
+        sections,
+        multi=settings.multi_store,
+        staging=build_store(STAGING_STORE_NAME, settings.staging_store),
+    )

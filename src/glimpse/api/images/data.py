@@ -15,7 +15,7 @@ from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.upload import ImageUpload, UploadRequest
 
 
-def _optional_int(value: str | None, name: str) -> int | None:
+def optional_int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
@@ -46,10 +46,10 @@ class ImageDataApi:
         upload = UploadRequest(
             image_id=image_id,
             body=request.stream(),
-            declared_size=_optional_int(
+            declared_size=optional_int(
                 headers.get("x-openstack-image-size"), "x-openstack-image-size"
             ),
-            content_length=_optional_int(headers.get("content-length"), "Content-Length"),
+            content_length=optional_int(headers.get("content-length"), "Content-Length"),
             store_name=headers.get("x-image-meta-store"),
         )
         with metrics.transfer("upload"):

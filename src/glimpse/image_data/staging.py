@@ -1,0 +1,145 @@
+"""``PUT /v2/images/{id}/stage`` (glance-direct): data into the staging store.
+
+The same checks and the same ingest as an upload (counts, size cap, hashes), into the
+staging store (``os_glance_staging_store``: shared, so that any node can run the import),
+under an upload lease: ``queued → uploading`` while it streams and after; a failed stage
+returns the image to ``queued``, a stage whose node died is reaped by housekeeping. The
+format is inspected when the import runs (formats need not be set yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from glimpse.config import Settings
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import Conflict, LimitExceeded, NotFound
+from glimpse.image_data.housekeeping import ABANDONED, LeaseKeeper
+from glimpse.image_data.ingest import ingest
+from glimpse.image_data.repository import Lease, UploadRepository
+from glimpse.images.removal import DataRemoval
+from glimpse.images.repository import ImageRepository
+from glimpse.images.service import ImageService
+from glimpse.images.status import Move
+from glimpse.model.context import RequestContext
+from glimpse.model.images import Location
+from glimpse.stores.base import Store
+from glimpse.stores.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ImageStaging:
+    def __init__(
+        self,
+        *,
+        images: ImageService,
+        db: Database,
+        stores: StoreRegistry,
+        removal: DataRemoval,
+        settings: Settings,
+    ) -> None:
+        self.images = images
+        self.uploads = UnitsOfWork(db, UploadRepository)
+        self.removal = removal
+        self.settings = settings
+        assert stores.staging is not None, "a staging store is always built"
+        self.store: Store = stores.staging
+
+    async def stage(
+        self,
+        context: RequestContext,
+        image_id: str,
+        body: AsyncIterator[bytes],
+        declared_size: int | None,
+        content_length: int | None,
+    ) -> None:
+        if "glance-direct" not in self.settings.enabled_import_methods:
+            raise NotFound("The resource could not be found.")
+        size_hint = declared_size if declared_size is not None else content_length
+        cap = self.settings.image_size_cap
+        if size_hint is not None and size_hint > cap:
+            raise LimitExceeded(
+                f"Image exceeds the storage quota: {size_hint} bytes is over the image size "
+                f"cap of {cap} bytes."
+            )
+
+        def check(repo: ImageRepository) -> None:
+            image = self.images.found_image(repo, context, image_id)
+            self.images.authorize_change(context, "modify_image", image)
+            Move.START_STAGE.check(image_id, image.status)
+
+        await self.images.db.read(check)
+        writer = await self.store.writer(image_id, size_hint)
+        lease = Lease(image_id, Location(url=writer.partial_location, store=self.store.name))
+        keeper = LeaseKeeper(self.uploads, lease, self.settings.upload_lease_seconds)
+
+        def start(repo: UploadRepository) -> None:
+            if repo.staged(image_id) is not None:
+                raise Conflict(f"Image {image_id} already has staged data")
+            if not repo.images.move(image_id, Move.START_STAGE):
+                raise Move.START_STAGE.refusal(image_id, repo.images.get_status(image_id))
+            keeper.take(repo)
+
+        try:
+            await self.uploads.write(start)
+        except BaseException:
+            await writer.abort()
+            raise
+        try:
+            async with keeper:
+                found = await ingest(
+                    body,
+                    writer,
+                    limit=cap,
+                    hash_algo=self.settings.hashing_algorithm,
+                    format_check=None,
+                    block_size=self.settings.upload_buffer_size,
+                    declared_size=declared_size,
+                    still_wanted=keeper.raise_if_gone,
+                )
+            url = await writer.commit()
+        except BaseException:
+            await writer.abort()
+            await self._abandon(lease)
+            raise
+
+        def finish(repo: UploadRepository) -> bool:
+            if not repo.release_lease(lease):
+                return False
+            repo.record_staged(image_id, url, found.size)
+            repo.images.update_image(image_id, {"size": found.size})
+            return True
+
+        if not await self.uploads.write(finish):
+            await self.removal.remove(Location(url=url, store=self.store.name))
+            raise Move.ABANDON_STAGE.refusal(image_id, None)
+
+    async def _abandon(self, lease: Lease) -> None:
+        def reset(repo: UploadRepository) -> None:
+            if repo.release_lease(lease):
+                repo.images.move(lease.image_id, Move.ABANDON_STAGE, ABANDONED)
+
+        try:
+            await asyncio.shield(self.uploads.write(reset))
+        except Exception:
+            log.exception("could not return image %s to queued", lease.image_id)
+
+    # ------------------------------------------------------ for the import job
+
+    async def staged(self, image_id: str) -> tuple[Location, int] | None:
+        found = await self.uploads.read(lambda repo: repo.staged(image_id))
+        if found is None:
+            return None
+        return Location(url=found[0], store=self.store.name), found[1]
+
+    async def record(self, image_id: str, url: str, size: int) -> None:
+        await self.uploads.write(lambda repo: repo.record_staged(image_id, url, size))
+
+    async def discard(self, image_id: str) -> None:
+        """Forget and remove an image's staged data (its import ended)."""
+        url = await self.uploads.write(lambda repo: repo.forget_staged(image_id))
+        if url is not None:
+            await self.removal.remove(Location(url=url, store=self.store.name))

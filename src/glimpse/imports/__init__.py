@@ -1,0 +1,1 @@
+"""Interoperable image import: staging, the import request, and the job a worker runs."""

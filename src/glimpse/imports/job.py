@@ -1,0 +1,252 @@
+"""The import job a worker runs (task type ``api_image_import``).
+
+source → (web-download: fetched into the staging store first) → for each target store
+the same ingest as an upload (md5 + multihash, size cap, format inspection and its
+safety checks) → one unit of work that attaches the copies and makes the image
+``active``. Any failure is recorded: the task fails with the reason, the image returns
+to ``queued`` (as Glance) with the stores in ``os_glance_failed_import``; nothing that
+failed inspection is ever attached. A job resumed after its worker died starts again
+from its source (staged data stays until the import ends).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from glimpse.config import Settings
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import GlimpseError
+from glimpse.image_data.housekeeping import ABANDONED
+from glimpse.image_data.ingest import Ingested, format_check_for, ingest
+from glimpse.image_data.staging import ImageStaging
+from glimpse.images.removal import DataRemoval
+from glimpse.images.repository import ImageRepository
+from glimpse.images.status import Move
+from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
+from glimpse.imports.web import WebSource
+from glimpse.model.images import Image, Location, Status
+from glimpse.stores.registry import StoreRegistry
+from glimpse.tasks.model import JobFailed, Task
+from glimpse.tasks.worker import Progress
+
+log = logging.getLogger(__name__)
+
+
+async def _counted(
+    chunks: AsyncIterator[bytes], progress: Progress, total: int | None
+) -> AsyncIterator[bytes]:
+    done = 0
+    async for chunk in chunks:
+        done += len(chunk)
+        progress.report(done, total)
+        yield chunk
+
+
+class ImportJob:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        stores: StoreRegistry,
+        staging: ImageStaging,
+        removal: DataRemoval,
+        settings: Settings,
+    ) -> None:
+        self.images = UnitsOfWork(db, ImageRepository)
+        self.stores = stores
+        self.staging = staging
+        self.removal = removal
+        self.settings = settings
+        self.web = WebSource(settings)
+
+    @staticmethod
+    def _method(task: Task) -> str:
+        name: str = task.input["import_req"]["method"]["name"]
+        return name
+
+    async def _image(self, image_id: str) -> Image:
+        image = await self.images.read(lambda repo: repo.get_image(image_id))
+        if image is None:
+            raise JobFailed(f"Image {image_id} was deleted during the import")
+        return image
+
+    async def run(self, task: Task, progress: Progress) -> dict[str, Any]:
+        image_id = task.image_id or ""
+        method = self._method(task)
+        image = await self._image(image_id)
+        wanted = Status.ACTIVE if method == "copy-image" else Status.IMPORTING
+        if image.status != wanted:
+            raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
+        source = await self._source(task, image, method, progress)
+        targets: list[str] = task.input["backend"]
+        must_succeed: bool = task.input["all_stores_must_succeed"]
+        written: list[Location] = []
+        failed: list[str] = []
+        found: Ingested | None = None
+        for target in targets:
+            if target in image.stores:
+                continue  # a resumed copy-image that got this far
+            try:
+                location, found = await self._write(image, source, target, progress)
+            except (GlimpseError, JobFailed, OSError) as exc:
+                log.warning("import of %s into %s failed: %s", image_id, target, exc)
+                if must_succeed or (method != "copy-image" and len(targets) == 1):
+                    for done in written:
+                        await self.removal.remove(done)
+                    raise JobFailed(f"Import into store {target} failed: {exc}") from None
+                failed.append(target)
+                continue
+            written.append(location)
+            if method == "copy-image":
+                await self._attach_copy(image_id, location, targets, written, failed)
+        if not written or found is None:
+            raise JobFailed("The import wrote the data into no store")
+        if method != "copy-image":
+            await self._activate(image_id, written, failed, found)
+            await self.staging.discard(image_id)
+        return {"image_id": image_id}
+
+    async def _source(
+        self, task: Task, image: Image, method: str, progress: Progress
+    ) -> tuple[Location, int]:
+        if method == "copy-image":
+            locations = await self.images.read(lambda repo: repo.get_locations(image.id))
+            ordered = self.stores.reading_order(locations)
+            if not ordered or image.size is None:
+                raise JobFailed(f"Image {image.id} has no data to copy")
+            return ordered[0], image.size
+        staged = await self.staging.staged(image.id)
+        if staged is not None:
+            return staged
+        if method != "web-download":
+            raise JobFailed(f"Image {image.id} has no staged data")
+        uri: str = task.input["import_req"]["method"]["uri"]
+        cap = self.settings.image_size_cap
+        chunks, announced = await self.web.open(uri, cap)
+        writer = await self.staging.store.writer(image.id, announced)
+        try:
+            fetched = await ingest(
+                _counted(chunks, progress, announced),
+                writer,
+                limit=cap,
+                hash_algo=self.settings.hashing_algorithm,
+                format_check=None,
+                block_size=self.settings.upload_buffer_size,
+            )
+            url = await writer.commit()
+        except GlimpseError as exc:
+            await writer.abort()
+            raise JobFailed(f"web-download of {uri} failed: {exc}") from None
+        except BaseException:
+            await writer.abort()
+            raise
+        await self.staging.record(image.id, url, fetched.size)
+        return Location(url=url, store=self.staging.store.name), fetched.size
+
+    async def _write(
+        self, image: Image, source: tuple[Location, int], target: str, progress: Progress
+    ) -> tuple[Location, Ingested]:
+        location, size = source
+        store = self.stores.get(target)
+        if store is None:
+            raise JobFailed(f"Store {target} is not configured")
+        chunks = await self.stores.for_location(location).read(location.url)
+        writer = await store.writer(image.id, size)
+        try:
+            found = await ingest(
+                _counted(chunks, progress, size),
+                writer,
+                limit=self.settings.image_size_cap,
+                hash_algo=image.os_hash_algo or self.settings.hashing_algorithm,
+                format_check=format_check_for(
+                    image.disk_format,
+                    image.container_format,
+                    require_match=self.settings.require_image_format_match,
+                ),
+                block_size=self.settings.upload_buffer_size,
+            )
+            url = await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        return Location(url=url, store=target), found
+
+    async def _attach_copy(
+        self,
+        image_id: str,
+        location: Location,
+        targets: list[str],
+        written: list[Location],
+        failed: list[str],
+    ) -> None:
+        done = {w.store for w in written} | set(failed)
+        remaining = ",".join(t for t in targets if t not in done)
+
+        def attach(repo: ImageRepository) -> bool:
+            if repo.get_status(image_id) != Status.ACTIVE:
+                return False
+            repo.add_location(image_id, location)
+            self._record(repo, image_id, remaining, failed)
+            return True
+
+        if not await self.images.write(attach):
+            await self.removal.remove(location)
+            raise JobFailed(f"Image {image_id} is no longer active")
+
+    def _record(
+        self, repo: ImageRepository, image_id: str, importing: str, failed: list[str]
+    ) -> None:
+        if not self.stores.multi:
+            return
+        current = repo.get_image(image_id)
+        before = (current.properties.get(FAILED_IMPORT) or "") if current else ""
+        failures = list(dict.fromkeys([s for s in before.split(",") if s] + failed))
+        repo.save_extras(
+            image_id, set_properties={IMPORTING_TO: importing, FAILED_IMPORT: ",".join(failures)}
+        )
+
+    async def _activate(
+        self, image_id: str, written: list[Location], failed: list[str], found: Ingested
+    ) -> None:
+        values = {
+            "size": found.size,
+            "virtual_size": found.virtual_size or None,
+            "checksum": found.checksum,
+            "os_hash_algo": found.hash_algo,
+            "os_hash_value": found.hash_value,
+        }
+
+        def activate(repo: ImageRepository) -> bool:
+            if not repo.move(image_id, Move.FINISH_IMPORT, values):
+                return False
+            for location in written:
+                repo.add_location(image_id, location)
+            self._record(repo, image_id, "", failed)
+            return True
+
+        if not await self.images.write(activate):
+            for location in written:
+                await self.removal.remove(location)
+            raise JobFailed(f"Image {image_id} was deleted during the import")
+
+    async def fail(self, task: Task, message: str) -> None:
+        image_id = task.image_id or ""
+        method = self._method(task)
+        targets: list[str] = task.input["backend"]
+
+        def record(repo: ImageRepository) -> None:
+            if method != "copy-image":
+                repo.move(image_id, Move.FAIL_IMPORT, {**ABANDONED})
+            image = repo.get_image(image_id)
+            if image is None:
+                return
+            self._record(repo, image_id, "", [t for t in targets if t not in image.stores])
+
+        try:
+            await self.images.write(record)
+            if method != "copy-image":
+                await self.staging.discard(image_id)
+        except Exception:
+            log.exception("could not record the failed import of %s", image_id)

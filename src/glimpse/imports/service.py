@@ -1,0 +1,202 @@
+"""``POST /v2/images/{id}/import``: Glance's checks in Glance's order, then one unit of
+work that takes the image's import lock, queues the task and moves the image to
+``importing``; a worker does the rest (``imports/job.py``)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from glimpse.config import Settings
+from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.errors import Conflict, InvalidInput
+from glimpse.images.repository import ImageRepository
+from glimpse.images.service import ImageService
+from glimpse.images.status import Move
+from glimpse.imports.web import UrlRefused, WebSource
+from glimpse.model.context import RequestContext
+from glimpse.model.images import Image, Status
+from glimpse.stores.registry import StoreRegistry
+from glimpse.tasks.model import Task
+from glimpse.tasks.repository import TaskRepository
+
+IMPORT_TASK = "api_image_import"
+IMPORTING_TO = "os_glance_importing_to_stores"
+FAILED_IMPORT = "os_glance_failed_import"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+# the status each method starts from
+_STARTS_FROM = {
+    "glance-direct": Status.UPLOADING,
+    "web-download": Status.QUEUED,
+    "glance-download": Status.QUEUED,
+    "copy-image": Status.ACTIVE,
+}
+
+
+class ImportRepository:
+    """An import's unit of work: the image, its lock and its task together."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.images = ImageRepository(conn)
+        self.tasks = TaskRepository(conn)
+
+
+def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be a boolean, not {value!r}")
+    return value
+
+
+class ImportService:
+    def __init__(
+        self,
+        *,
+        images: ImageService,
+        db: Database,
+        stores: StoreRegistry,
+        settings: Settings,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.images = images
+        self.work = UnitsOfWork(db, ImportRepository)
+        self.stores = stores
+        self.settings = settings
+        self.web = WebSource(settings)
+        self.wake = wake
+
+    async def start(
+        self,
+        context: RequestContext,
+        image_id: str,
+        body: object,
+        store_header: str | None,
+    ) -> Task:
+        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+            raise InvalidInput("Import request requires a 'method' field.")
+        method = body["method"]
+        name = method.get("name")
+        if not name:
+            raise InvalidInput("Import request requires a 'name' field.")
+        if name not in self.settings.enabled_import_methods:
+            raise InvalidInput(f"Import method {name} is not valid for this cloud.")
+        all_stores = _bool(body, "all_stores", False)
+        must_succeed = _bool(body, "all_stores_must_succeed", True)
+
+        def check(repo: ImageRepository) -> Image:
+            image = self.images.found_image(repo, context, image_id)
+            current = image.status
+            if name == "copy-image":
+                if current != Status.ACTIVE:
+                    raise Conflict("Image status must be active to copy it to other stores.")
+            elif current != _STARTS_FROM[name]:
+                raise Conflict(
+                    f"Image {image_id} is in status {current}; the {name} import method "
+                    f"needs it {_STARTS_FROM[name]}."
+                )
+            if not image.container_format or not image.disk_format:
+                raise Conflict(
+                    "The 'container_format' and 'disk_format' properties must be set on an "
+                    "image before it can be imported."
+                )
+            if name == "copy-image":
+                self.images.enforce(context, "copy_image", image)
+            else:
+                self.images.authorize_change(context, "modify_image", image)
+            return image
+
+        image = await self.images.db.read(check)
+        targets = self._targets(image, name, body, store_header, all_stores, must_succeed)
+        if name == "web-download":
+            uri = method.get("uri")
+            if not isinstance(uri, str) or not uri:
+                raise InvalidInput("A web-download import needs method.uri.")
+            try:
+                self.web.check_url(uri)
+            except UrlRefused as exc:
+                raise InvalidInput(f"Import URI is not allowed: {exc}") from None
+        if name == "glance-download":
+            raise InvalidInput("glance-download is not available on this service yet.")
+        if name == "copy-image" and not targets:
+            return Task(id="", type=IMPORT_TASK)  # already everywhere: nothing to do
+        task = Task(
+            id=str(uuid.uuid4()),
+            type=IMPORT_TASK,
+            owner=context.project_id,
+            image_id=image_id,
+            request_id=context.request_id,
+            user_id=context.user_id,
+            input={
+                "image_id": image_id,
+                "import_req": {k: v for k, v in body.items()},
+                "backend": targets,
+                "all_stores_must_succeed": must_succeed,
+            },
+        )
+
+        def queue(repo: ImportRepository) -> None:
+            if not repo.tasks.lock_image(image_id, task.id):
+                raise Conflict(f"Image {image_id} is being imported by another task")
+            if name != "copy-image" and not repo.images.move(image_id, Move.START_IMPORT):
+                raise Move.START_IMPORT.refusal(image_id, repo.images.get_status(image_id))
+            if self.stores.multi:
+                current = repo.images.get_image(image_id)
+                failed = (current.properties.get(FAILED_IMPORT) or "") if current else ""
+                still_failed = [s for s in failed.split(",") if s and s not in targets]
+                repo.images.save_extras(
+                    image_id,
+                    set_properties={
+                        IMPORTING_TO: ",".join(targets),
+                        FAILED_IMPORT: ",".join(still_failed),
+                    },
+                )
+            repo.tasks.add(task)
+
+        await self.work.write(queue)
+        self.wake()
+        return task
+
+    def _targets(
+        self,
+        image: Image,
+        name: str,
+        body: dict[str, Any],
+        store_header: str | None,
+        all_stores: bool,
+        must_succeed: bool,
+    ) -> list[str]:
+        """The stores the data goes to (Glance's rules; without multi-store the one)."""
+        if not self.stores.multi:
+            if not must_succeed:
+                raise InvalidInput("all_stores_must_succeed can only be false with multiple stores")
+            return [self.stores.default.name]
+        stores = body.get("stores")
+        if all_stores and (stores is not None or store_header is not None):
+            raise InvalidInput("all_stores cannot be combined with stores or X-Image-Meta-Store")
+        if stores is not None and store_header is not None:
+            raise InvalidInput("stores cannot be combined with X-Image-Meta-Store")
+        writable = [store.name for store in self.stores if store.writable]
+        if all_stores:
+            targets = writable
+        elif stores is not None:
+            if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
+                raise InvalidInput("stores must be a list of store identifiers")
+            targets = list(dict.fromkeys(stores))
+        elif store_header is not None:
+            targets = [store_header]
+        else:
+            targets = [self.stores.default.name]
+        for target in targets:
+            if target not in writable:
+                raise Conflict(f"Store for identifier {target} not found")
+        if name == "copy-image":
+            held = [t for t in targets if t in image.stores]
+            if held and not all_stores:
+                raise InvalidInput(f"Image is already present at store '{','.join(held)}'")
+            targets = [t for t in targets if t not in image.stores]
+        return targets

@@ -1,0 +1,1 @@
+"""Durable jobs: task rows claimed by workers with a lease they renew (imports, copies)."""

@@ -1,0 +1,151 @@
+"""Fixtures of the import tests: an app with import methods and two file stores, a
+worker inside it, and small HTTP servers on 127.0.0.1 to download from."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.records import OCTETS, admin, caller, create_image
+
+OWNER = caller("owner")
+METHODS = ["glance-direct", "web-download", "copy-image"]
+
+
+@pytest.fixture
+def import_settings(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "stores": {
+            "fast": {"type": "file", "directory": tmp_path / "fast", "weight": 100},
+            "cheap": {"type": "file", "directory": tmp_path / "cheap"},
+            "os_glance_staging_store": {"type": "file", "directory": tmp_path / "staging"},
+        },
+        "default_store": "fast",
+        "enabled_import_methods": METHODS,
+        "enforce_new_defaults": True,
+        "task_lease_seconds": 3.0,
+    }
+
+
+@pytest.fixture
+async def importer(make_client: Any, import_settings: dict[str, Any]) -> httpx.AsyncClient:
+    made: httpx.AsyncClient = await make_client(**import_settings)
+    return made
+
+
+async def new_image(client: httpx.AsyncClient, **body: Any) -> str:
+    fields = {"disk_format": "raw", "container_format": "bare", **body}
+    image = await create_image(client, OWNER, **fields)
+    image_id: str = image["id"]
+    return image_id
+
+
+async def stage(client: httpx.AsyncClient, image_id: str, data: bytes) -> httpx.Response:
+    return await client.put(
+        f"/v2/images/{image_id}/stage", content=data, headers={**OWNER, **OCTETS}
+    )
+
+
+async def start_import(
+    client: httpx.AsyncClient,
+    image_id: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await client.post(f"/v2/images/{image_id}/import", json=body, headers=headers or OWNER)
+
+
+async def settled(client: httpx.AsyncClient, image_id: str, timeout: float = 20) -> dict[str, Any]:
+    """The image once its import task has ended (success or failure)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        tasks = (await client.get(f"/v2/images/{image_id}/tasks", headers=admin())).json()
+        ended = tasks["tasks"] and all(
+            t["status"] in ("success", "failure") for t in tasks["tasks"]
+        )
+        if ended:
+            image: dict[str, Any] = (
+                await client.get(f"/v2/images/{image_id}", headers=admin())
+            ).json()
+            image["_tasks"] = tasks["tasks"]
+            return image
+        assert asyncio.get_running_loop().time() < deadline, tasks
+        await asyncio.sleep(0.05)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+class Web:
+    """An HTTP server on 127.0.0.1 whose paths answer as the test says."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        routes = self.routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                route = routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                route(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def serve(self, path: str, data: bytes) -> str:
+        def route(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+
+        self.routes[path] = route
+        return self.url(path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    server = Web()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def web_importer(
+    make_client: Any, import_settings: dict[str, Any], web: Web
+) -> httpx.AsyncClient:
+    """An importer that may download from the test's server (allowed explicitly)."""
+    made: httpx.AsyncClient = await make_client(
+        **import_settings,
+        import_allowed_hosts=["127.0.0.1"],
+        import_allowed_ports=[web.port],
+        web_download_retries=1,
+        web_download_read_timeout=1.0,
+    )
+    return made

@@ -1,7 +1,7 @@
 """tasks: durable jobs (imports, copies) claimed by workers with a renewed lease
 
 Revision ID: 0110_tasks
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04 18:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0110_tasks"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -60,6 +60,7 @@ from glimpse.images.protections import (
 )
 from glimpse.images.removal import DataRemoval
 from glimpse.images.schema import Schemas
+from glimpse.images.scrubber import Scrubber
 from glimpse.images.service import ImageService
 from glimpse.imports.job import ImportJob
 from glimpse.imports.service import IMPORT_TASK, ImportService
@@ -163,6 +164,7 @@ class Glimpse:
             notifier=Notifier(settings),
         )
         self.housekeeping = Housekeeping(self.db, removal)
+        self.scrubber = Scrubber(self.db, removal, settings)
         self.health = Health(settings, self.db, self.stores, self.images.notifier)
         self.authenticator: Authenticator = build_authenticator(settings, self.db)
         # built-in identity: glimpse is also the Keystone its clients log in to
@@ -205,6 +207,7 @@ class Glimpse:
             api.register(self.router)
         self._housekeeping: asyncio.Task[None] | None = None
         self._working: asyncio.Task[None] | None = None
+        self._scrubbing: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -371,19 +374,26 @@ class Glimpse:
         self._housekeeping = asyncio.create_task(self._housekeep())
         if self.settings.run_workers:
             self._working = asyncio.create_task(self.worker.run_forever())
+        if self.settings.delayed_delete:
+            self._scrubbing = asyncio.create_task(self._scrub())
 
     async def shutdown(self) -> None:
-        if self._working is not None:
-            self._working.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._working
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in (self._working, self._housekeeping, self._scrubbing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.authenticator.close()
         await asyncio.to_thread(self.images.notifier.close)
         await self.db.aclose()
+
+    async def _scrub(self) -> None:
+        while True:
+            try:
+                await self.scrubber.run_once()
+            except Exception:
+                log.exception("scrubbing failed; retrying later")
+            await asyncio.sleep(self.settings.scrub_wakeup_time)
 
     async def _housekeep(self) -> None:
         while True:

@@ -150,6 +150,15 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 300.0
     token_cache_size: int = 10_000
 
+    # --- delayed delete (Glance's): DELETE leaves an image with data pending_delete,
+    # hidden but restorable (glimpse image restore), until every node's scrubber, which
+    # wakes every scrub_wakeup_time seconds, removes images deleted scrub_time seconds
+    # ago, scrub_pool_size data deletions at a time
+    delayed_delete: bool = False
+    scrub_time: float = 0
+    scrub_pool_size: int = 1
+    scrub_wakeup_time: float = 300
+
     # --- /healthcheck: the file whose presence answers 503 DISABLED BY FILE (default:
     # data_dir/healthcheck_disable); a token that unlocks the detailed form for
     # non-admins (X-Healthcheck-Token); how long each dependency check may take

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from glimpse.cli.identity import add_identity_commands, first_start
+from glimpse.cli.images import add_image_commands
 from glimpse.cli.metadefs import add_metadefs_commands
 from glimpse.config import ConfigurationError, Settings
 
@@ -162,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_identity_commands(sub, _settings)
     add_metadefs_commands(sub, _settings)
+    add_image_commands(sub, _settings)
     return root
 
 

@@ -14,12 +14,15 @@ class OrphanRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, location: Location) -> None:
-        self.conn.execute(
+    def add(self, location: Location) -> int:
+        result = self.conn.execute(
             insert(orphaned_data).values(
                 store=location.store or "", location=location.url, created_at=utcnow()
             )
         )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def claim(self, limit: int = 100) -> list[tuple[int, Location]]:
         """Some orphans to retry. (Two nodes may retry the same one at once: the rows are

@@ -7,6 +7,7 @@ behind for good and never fails the request that let go of them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 
@@ -37,6 +38,22 @@ class DataRemoval:
             log.warning("could not delete %s now; queued for retry", location.url, exc_info=True)
             recorded = Location(url=location.url, store=store.name)
             await self.orphans.write(lambda repo: repo.add(recorded))
+
+    async def remove_recorded(self, recorded: list[tuple[int, Location]], concurrency: int) -> None:
+        """Delete data already recorded as orphans (so that a node dying midway leaves
+        it to housekeeping), ``concurrency`` deletions at a time."""
+        gate = asyncio.Semaphore(max(concurrency, 1))
+
+        async def one(orphan_id: int, location: Location) -> None:
+            async with gate:
+                try:
+                    await self.stores.for_location(location).delete(location.url)
+                except Exception:
+                    log.warning("could not delete %s now; housekeeping retries", location.url)
+                    return
+                await self.orphans.write(partial(OrphanRepository.forget, orphan_id=orphan_id))
+
+        await asyncio.gather(*(one(orphan_id, location) for orphan_id, location in recorded))
 
     async def retry_orphans(self) -> None:
         for orphan_id, location in await self.orphans.write(lambda repo: repo.claim()):

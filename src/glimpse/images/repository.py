@@ -10,6 +10,7 @@ in ``member_repository.py``.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -41,7 +42,7 @@ from glimpse.db.tables import (
 from glimpse.images import listing, visibility
 from glimpse.images.status import Move
 from glimpse.model.context import Viewer
-from glimpse.model.images import BASE_ATTRIBUTES, Image, Location
+from glimpse.model.images import BASE_ATTRIBUTES, Image, Location, Status
 from glimpse.model.listing import ImageQuery
 
 IMAGE_COLUMNS = [images.c[name] for name in BASE_ATTRIBUTES]
@@ -58,6 +59,11 @@ _UPDATE_LIVE = update(images).where(
     images.c.id == bindparam("b_image_id"), images.c.deleted == false()
 )
 _MOVE = _UPDATE_LIVE.where(images.c.status.in_(bindparam("b_from", expanding=True)))
+# a move of an image the API no longer shows (pending_delete: restored or scrubbed)
+_MOVE_HIDDEN = update(images).where(
+    images.c.id == bindparam("b_image_id"),
+    images.c.status.in_(bindparam("b_from", expanding=True)),
+)
 _IS_MEMBER = select(image_members.c.id).where(
     image_members.c.image_id == bindparam("image_id"),
     image_members.c.member == bindparam("project"),
@@ -247,6 +253,46 @@ class ImageRepository:
         for table in (image_properties, image_tags, image_members):
             self.conn.execute(delete(table).where(table.c.image_id == image_id))
         return True
+
+    # ------------------------------------------------------------ delayed delete
+
+    def delay_delete(self, image_id: str) -> bool:
+        """Hide a live image as ``pending_delete``, keeping its data, locations and
+        metadata for a restore until the scrubber's turn."""
+        now = utcnow()
+        values = {"deleted": True, "deleted_at": now, "updated_at": now}
+        return self.move(image_id, Move.DELAY_DELETE, values)
+
+    def restore(self, image_id: str) -> bool:
+        """Bring a ``pending_delete`` image back as ``active``."""
+        params = {
+            "status": Move.RESTORE.target, "deleted": False, "deleted_at": None,
+            "updated_at": utcnow(), "b_image_id": image_id, "b_from": list(Move.RESTORE.sources),
+        }  # fmt: skip
+        return self.conn.execute(_MOVE_HIDDEN, params).rowcount == 1
+
+    def due_for_scrub(self, deleted_before: datetime, limit: int) -> list[str]:
+        query = (
+            select(images.c.id)
+            .where(images.c.status == Status.PENDING_DELETE, images.c.deleted_at <= deleted_before)
+            .order_by(images.c.deleted_at)
+            .limit(limit)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def scrub(self, image_id: str) -> list[Location] | None:
+        """Claim a ``pending_delete`` image for removal (one node wins the
+        compare-and-set) and forget its locations and metadata; the locations to remove
+        the data from, or None when another node (or a restore) came first."""
+        params = {
+            "status": Move.SCRUB.target, "updated_at": utcnow(), "b_image_id": image_id,
+            "b_from": list(Move.SCRUB.sources),
+        }  # fmt: skip
+        if self.conn.execute(_MOVE_HIDDEN, params).rowcount != 1:
+            return None
+        for table in (image_properties, image_tags, image_members):
+            self.conn.execute(delete(table).where(table.c.image_id == image_id))
+        return self.remove_locations(image_id)
 
     def storage_used(self, owner: str | None) -> int:
         """Bytes held by an owner's live images (one copy per location)."""

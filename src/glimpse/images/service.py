@@ -305,9 +305,16 @@ class ImageService:
             self.authorize_change(context, "delete_image", image)
             if image.protected:
                 raise NotPermitted(f"Image {image_id} is protected and cannot be deleted.")
+            # delayed_delete (as Glance: only an image with data waits for the scrubber)
+            if self.settings.delayed_delete and repo.get_locations(image_id):
+                if not repo.delay_delete(image_id):
+                    raise Move.DELAY_DELETE.refusal(image_id, repo.get_status(image_id))
+                image.status = Status.PENDING_DELETE
+                return image, []
             locations = repo.remove_locations(image_id)
             if not repo.delete_image(image_id):
                 raise Move.DELETE.refusal(image_id, repo.get_status(image_id))
+            image.status = Status.DELETED
             return image, locations
 
         image, locations = await self.db.write(work)
@@ -315,7 +322,7 @@ class ImageService:
             await self.removal.remove(location)
         if self.notifier.wants("image.delete"):
             now = utcnow()
-            image.status, image.updated_at = Status.DELETED, now
+            image.updated_at = now
             self.notify("image.delete", image, deleted_at=now)
 
     # --------------------------------------------------------------------- tags

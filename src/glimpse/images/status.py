@@ -98,6 +98,14 @@ class Move(Enum):
     DEACTIVATE = Rule(frozenset({S.ACTIVE}), S.DEACTIVATED, True, refused=_REFUSED, gone=_NOT_FOUND)
     REACTIVATE = Rule(frozenset({S.DEACTIVATED}), S.ACTIVE, True, refused=_REFUSED, gone=_NOT_FOUND)
     DELETE = Rule(LIVE, S.DELETED, False, refused=_NOT_FOUND, gone=_NOT_FOUND)
+    # delayed_delete: the data stays until the scrubber's SCRUB, or a RESTORE brings it back
+    DELAY_DELETE = Rule(LIVE, S.PENDING_DELETE, False, refused=_NOT_FOUND, gone=_NOT_FOUND)
+    RESTORE = Rule(
+        frozenset({S.PENDING_DELETE}), S.ACTIVE, False, refused=_TRANSITION, gone=_TRANSITION
+    )
+    SCRUB = Rule(
+        frozenset({S.PENDING_DELETE}), S.DELETED, False, refused=_NOT_FOUND, gone=_NOT_FOUND
+    )
 
     @property
     def sources(self) -> frozenset[Status]:

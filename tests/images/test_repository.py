@@ -166,6 +166,9 @@ def _sources(move: Move) -> set[str]:
         Move.DEACTIVATE: {"active"},
         Move.REACTIVATE: {"deactivated"},
         Move.DELETE: live,
+        Move.DELAY_DELETE: live,
+        Move.RESTORE: {"pending_delete"},
+        Move.SCRUB: {"pending_delete"},
     }[move]
 
 

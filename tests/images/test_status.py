@@ -106,6 +106,16 @@ EXPECTED: dict[Move, dict[str, Outcome]] = {
             (Move.FAIL_IMPORT, {"importing"}, "queued"),
         ]
     },
+    # delayed delete
+    Move.DELAY_DELETE: outcomes(set(LIVE), set(), {status: NOT_FOUND for status in GONE}),
+    Move.RESTORE: outcomes(
+        {"pending_delete"},
+        set(),
+        {status: transition(status, "active") for status in [*LIVE, "deleted"]},
+    ),
+    Move.SCRUB: outcomes(
+        {"pending_delete"}, set(), {status: NOT_FOUND for status in [*LIVE, "deleted"]}
+    ),
 }
 
 CASES = [

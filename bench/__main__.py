@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from bench.client import ImageClient, loop_factory
 from bench.measure import client_cpu_seconds
 from bench.plan import FULL, QUICK, Plan
 from bench.report import auth_table, compare, row_json, table, write_json
-from bench.servers import BENCH_DIR, GlanceServer, GlimpseServer, Server
+from bench.servers import BENCH_DIR, ROOT, GlanceServer, GlimpseServer, Server
 from bench.workloads import WORKLOADS, Figure, Outcome, Workload
 
 
@@ -75,6 +76,15 @@ async def run_one(workload: Workload, server: Server, plan: Plan) -> tuple[Outco
     return outcome, client
 
 
+def glance_metadefs() -> Path:
+    """Glance's standard metadefs catalog, fetched from its sdist on PyPI (once)."""
+    found = subprocess.run(
+        [str(ROOT / ".ci" / "glance-metadefs.sh")], check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    return Path(found.stdout.strip())
+
+
 def summary(figures: list[Figure]) -> str:
     """The headline figures only (rates and memory), for the progress line."""
     shown = [f for f in figures if f.unit in ("MB/s", "req/s", "MiB")]
@@ -114,6 +124,8 @@ def run_workloads(
             say(f"{name}: fresh servers")
             for server in servers.values():
                 server.fresh()
+                if name == "metadefs":  # its reads need Glance's standard catalog
+                    server.load_metadefs(glance_metadefs())
             order = list(servers) if n % 2 == 0 else list(reversed(servers))
             for server_name in order:
                 server = servers[server_name]

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 EXPECTED = {"create": 201, "get": 200, "patch": 200, "delete": 204, "list": 200,
-            "upload": 204, "download": 200, "show": 200}  # fmt: skip
+            "upload": 204, "download": 200, "show": 200, "metadefs": 200}  # fmt: skip
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -123,6 +123,13 @@ class ImageClient:
         ok, data, _ = await self._call("list", "GET", f"/v2/images?limit={limit}")
         if ok and (got := len(orjson.loads(data)["images"])) != expect:
             return self.fail("list", "wrong count", f"limit={limit}: {got} images, not {expect}")
+        return ok
+
+    async def metadefs(self, path: str, expect: str) -> bool:
+        """``GET path`` of the metadefs API; the body must hold ``expect``."""
+        ok, data, _ = await self._call("metadefs", "GET", path)
+        if ok and expect.encode() not in data:
+            return self.fail("metadefs", "wrong body", f"{path}: no {expect!r}")
         return ok
 
     # ------------------------------------------------------------------- data

@@ -25,6 +25,7 @@ class Plan:
     auth_ops: int  # per round and mode: creates, then a GET of each
     auth_lists: int  # per round and mode: GET /v2/images?limit=25
     auth_concurrency: int
+    metadefs_requests: int  # workload "metadefs": requests of each of its two reads
 
 
 FULL = Plan(
@@ -42,6 +43,7 @@ FULL = Plan(
     auth_ops=2000,
     auth_lists=1000,
     auth_concurrency=16,
+    metadefs_requests=1000,
 )
 
 QUICK = Plan(
@@ -59,6 +61,7 @@ QUICK = Plan(
     auth_ops=200,
     auth_lists=100,
     auth_concurrency=16,
+    metadefs_requests=100,
 )
 
 

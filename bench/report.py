@@ -42,6 +42,7 @@ TARGETS: dict[str, Target] = {
     "rss.0": at_most(120, "MiB"),
     "rss.1": at_most(120, "MiB"),
     "rss.growth": at_most(12, "MiB (≈ equal)"),
+    **{f"metadefs.{read}.rps": ratio_at_least(10) for read in ("for_images", "largest")},
 }
 
 

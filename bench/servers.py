@@ -114,6 +114,10 @@ class Server(ABC):
     def problems(self) -> list[str]:
         """Warnings and errors it logged since the last ``fresh()``."""
 
+    @abstractmethod
+    def load_metadefs(self, directory: Path) -> None:
+        """Load a metadefs catalog (a directory of Glance's files) into the running server."""
+
 
 class GlanceServer(Server):
     name = "glance"
@@ -205,6 +209,14 @@ class GlanceServer(Server):
             self.api_log, self._log_offset, _ERRORS_UP, ignore=("stevedore.extension",)
         )
 
+    def load_metadefs(self, directory: Path) -> None:
+        conf = self.peer_dir / "glance-etc" / "glance-api.conf"
+        subprocess.run(
+            [str(self.venv / "bin" / "glance-manage"), "--config-file", str(conf),
+             "db_load_metadefs", str(directory)],
+            env=self.env, cwd=self.peer_dir, check=True, capture_output=True,
+        )  # fmt: skip
+
 
 class GlimpseServer(Server):
     name = "glimpse"
@@ -287,3 +299,9 @@ class GlimpseServer(Server):
         # expected at start: the warning about noauth, the built-in identity's first admin
         expected = ("noauth", "built-in identity, first start")
         return _log_problems(self.log_path, self._log_offset, _WARNINGS_UP, ignore=expected)
+
+    def load_metadefs(self, directory: Path) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "glimpse", "metadefs", "load", str(directory)],
+            env=self.env, cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip

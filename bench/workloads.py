@@ -254,10 +254,36 @@ async def rss(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
     return out
 
 
+async def metadefs(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
+    """With Glance's standard catalog loaded (``bench/__main__.py`` loads it): the
+    namespaces that apply to images, and the largest namespace, 16 requests in flight."""
+    out = Outcome()
+    reads = (
+        ("for_images", "namespaces for images",
+         "/v2/metadefs/namespaces?resource_types=OS::Glance::Image", "OS::Compute::Watchdog"),
+        ("largest", f"namespace {LARGEST_NAMESPACE}",
+         f"/v2/metadefs/namespaces/{LARGEST_NAMESPACE}", "objects"),
+    )  # fmt: skip
+    for id, label, path, expect in reads:
+        await client.metadefs(path, expect)  # warm-up, not counted
+        with Timer(tree) as span:
+            latencies, ok = await run_concurrently(
+                range(plan.metadefs_requests), plan.metadata_concurrency,
+                lambda _, path=path, expect=expect: client.metadefs(path, expect),
+            )  # fmt: skip
+        label = f"{label}, {plan.metadata_concurrency} concurrent"
+        _request_figures(out, f"metadefs.{id}", label, latencies, ok, span)
+    return out
+
+
+# the largest namespace of Glance's standard catalog (by its file's size)
+LARGEST_NAMESPACE = "OS::Software::DBMS"
+
 WORKLOADS: dict[str, Workload] = {
     "transfer": transfer,
     "parallel": parallel,
     "metadata": metadata,
     "list": listing,
     "rss": rss,
+    "metadefs": metadefs,
 }

@@ -3,12 +3,14 @@ same requests (its bodies and codes were read off it; the messages are Glance's)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.personas import Callers
+from tests.support.builtin_callers import CHEAP_HASHES, builtin_callers, create_accounts
+from tests.support.personas import Callers, header_callers
 
 NS = "/v2/metadefs/namespaces"
 ADMIN = {"X-Roles": "admin,member,reader", "X-Project-Id": "p1", "X-User-Id": "u1"}
@@ -281,8 +283,16 @@ PUBLIC_OTHER = "other-public"
 PRIVATE_OTHER = "other-private"
 
 
-@pytest.fixture
-async def catalog(callers: Callers) -> Callers:
+@pytest.fixture(params=["headers", "tokens"])
+async def catalog(request: pytest.FixtureRequest, make_client: Any, make_settings: Any) -> Callers:
+    """Three namespaces, and the personas as ``noauth`` headers or as real tokens of the
+    built-in identity."""
+    if request.param == "headers":
+        callers = header_callers(await make_client(enforce_new_defaults=True))
+    else:
+        client = await make_client(auth_mode="builtin", **CHEAP_HASHES)
+        await create_accounts(make_settings().resolved_database_url)
+        callers = await builtin_callers(client)
     client = callers.client
     admin = callers.headers["admin"]
     for name, owner, visibility in (
@@ -363,3 +373,21 @@ async def test_admin_does_everything_and_a_roleless_caller_nothing(catalog: Call
     assert (await client.get(NS, headers=norole)).status_code == 403
     assert (await client.get(f"{NS}/{PUBLIC_OTHER}", headers=norole)).status_code == 404
     assert (await client.get("/v2/metadefs/resource_types", headers=norole)).status_code == 403
+
+
+async def test_anonymous_callers_are_refused(make_client: Any) -> None:
+    client = await make_client(auth_mode="builtin", **CHEAP_HASHES)
+    for path in (NS, f"{NS}/{PUBLIC_OTHER}", "/v2/metadefs/resource_types"):
+        assert (await client.get(path)).status_code == 401
+    assert (await client.post(NS, json={"namespace": "x"})).status_code == 401
+
+
+async def test_rules_are_overridden_in_policy_yaml(make_client: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"metadef_admin": "role:member"\n"get_metadef_namespace": "!"\n')
+    client = await make_client(enforce_new_defaults=True, policy_file=policy)
+    member = {"X-Roles": "member,reader", "X-Project-Id": "p1", "X-User-Id": "u"}
+    r = await client.post(NS, json={"namespace": "mine"}, headers=member)
+    assert r.status_code == 201  # members write now
+    # and nobody reads a namespace any more: invisible, so 404
+    assert (await client.get(f"{NS}/mine", headers=member)).status_code == 404

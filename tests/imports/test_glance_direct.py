@@ -155,3 +155,44 @@ async def test_tasks_api(importer: httpx.AsyncClient) -> None:
     assert missing.status_code == 404
     hidden = await importer.get(f"/v2/images/{image_id}/tasks", headers=caller("other"))
     assert hidden.status_code == 404
+
+
+async def test_a_failed_stage_returns_the_image_to_queued(
+    make_client: Any, import_settings: dict[str, Any]
+) -> None:
+    client = await make_client(**import_settings, image_size_cap=1000)
+    image_id = await new_image(client)
+    path = f"/v2/images/{image_id}/stage"
+    octets = {**OWNER, "Content-Type": "application/octet-stream"}
+    announced = await client.put(
+        path, content=b"x" * 10, headers={**octets, "x-openstack-image-size": "5000"}
+    )
+    assert announced.status_code == 413
+    over = await client.put(path, content=b"x" * 5000, headers=octets)
+    assert over.status_code == 413
+    wrong_size = await client.put(
+        path, content=b"x" * 10, headers={**octets, "x-openstack-image-size": "11"}
+    )
+    assert wrong_size.status_code == 400
+    shown = (await client.get(f"/v2/images/{image_id}", headers=OWNER)).json()
+    assert shown["status"] == "queued" and shown["size"] is None
+    assert (await stage(client, image_id, b"x" * 10)).status_code == 204
+    missing = await stage(client, "00000000-0000-0000-0000-000000000000", b"x")
+    assert missing.status_code == 404
+
+
+async def test_tasks_pages(importer: httpx.AsyncClient) -> None:
+    ids = []
+    for _ in range(3):
+        image_id = await new_image(importer)
+        await stage(importer, image_id, b"p" * 10)
+        await start_import(importer, image_id, DIRECT)
+        ids.append((await settled(importer, image_id))["_tasks"][0]["id"])
+    first = (await importer.get("/v2/tasks", params={"limit": 2}, headers=admin())).json()
+    assert len(first["tasks"]) == 2 and "next" in first
+    rest = (await importer.get(first["next"], headers=admin())).json()
+    assert len(rest["tasks"]) == 1
+    assert {t["id"] for t in first["tasks"] + rest["tasks"]} == set(ids)
+    for params in ({"limit": "x"}, {"limit": "-1"}, {"marker": "nope"}):
+        bad = await importer.get("/v2/tasks", params=params, headers=admin())
+        assert bad.status_code == 400, params

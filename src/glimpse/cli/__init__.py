@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -140,6 +141,42 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run task workers alone (imports, copies), without serving the API."""
+    import asyncio
+
+    from glimpse.app import Glimpse
+    from glimpse.db import migrate
+
+    try:
+        settings = _settings(args)
+        check_settings(settings)
+    except (ValidationError, ConfigurationError) as exc:
+        print(f"glimpse: cannot start: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.prepare(settings.resolved_database_url)
+    except ConfigurationError as exc:
+        logging.getLogger("glimpse").error("%s", exc)
+        return 2
+
+    async def work() -> None:
+        app = Glimpse(settings)
+        logging.getLogger("glimpse").info("glimpse worker %s ready", app.worker.node)
+        try:
+            await app.worker.run_forever()
+        finally:
+            await app.shutdown()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(work())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="glimpse", description="OpenStack Image service (API v2)")
     root.add_argument("--config", help="TOML settings file (also GLIMPSE_CONFIG)")
@@ -152,6 +189,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", dest="data_dir")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run task workers (imports) without the API")
+    worker.add_argument("--data-dir", dest="data_dir")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -190,7 +190,7 @@ async def _body(
 ) -> AsyncIterator[bytes]:
     seen = 0
     try:
-        async for chunk in response.aiter_raw(1 << 20):
+        async for chunk in response.aiter_raw():
             seen += len(chunk)
             if seen > cap:
                 raise JobFailed(f"web-download: the data is over the limit of {cap} bytes")

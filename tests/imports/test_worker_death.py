@@ -1,0 +1,109 @@
+"""A worker killed mid-import (SIGKILL, a real ``glimpse worker`` process): another
+worker resumes the task within the lease time, and the import completes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+from tests.imports.conftest import Web, md5, new_image, settled, start_import
+from tests.support.records import admin
+
+
+def _settings_env(settings: dict[str, Any], database_url: str, data_dir: Path) -> dict[str, str]:
+    stores = {
+        name: {**section, "directory": str(section["directory"])}
+        for name, section in settings["stores"].items()
+    }
+    return {
+        **os.environ,
+        "GLIMPSE_DATABASE_URL": database_url,
+        "GLIMPSE_DATA_DIR": str(data_dir),
+        "GLIMPSE_AUTH_MODE": "noauth",
+        "GLIMPSE_STORES": json.dumps(stores),
+        "GLIMPSE_DEFAULT_STORE": settings["default_store"],
+        "GLIMPSE_ENABLED_IMPORT_METHODS": json.dumps(settings["enabled_import_methods"]),
+        "GLIMPSE_TASK_LEASE_SECONDS": str(settings["task_lease_seconds"]),
+        "GLIMPSE_IMPORT_ALLOWED_HOSTS": json.dumps(settings["import_allowed_hosts"]),
+        "GLIMPSE_IMPORT_ALLOWED_PORTS": json.dumps(settings["import_allowed_ports"]),
+    }
+
+
+async def test_a_killed_worker_s_import_is_resumed_within_the_lease(
+    make_client: Any,
+    import_settings: dict[str, Any],
+    database_url: str,
+    tmp_path: Path,
+    web: Web,
+) -> None:
+    data = os.urandom(1 << 20)
+    first = threading.Event()
+
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if not first.is_set():
+            first.set()  # the first fetch crawls: its worker is killed meanwhile
+            for start in range(0, len(data), 4096):
+                handler.wfile.write(data[start : start + 4096])
+                time.sleep(0.2)
+            return
+        handler.wfile.write(data)
+
+    web.routes["/slow"] = trickle
+    settings = {
+        **import_settings,
+        "import_allowed_hosts": ["127.0.0.1"],
+        "import_allowed_ports": [web.port],
+        "task_lease_seconds": 2.0,
+    }
+    api = await make_client(**{**settings, "run_workers": False})
+    image_id = await new_image(api)
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "glimpse", "worker"],
+        env=_settings_env(settings, database_url, tmp_path / "worker-data"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        body = {"method": {"name": "web-download", "uri": web.url("/slow")}}
+        assert (await start_import(api, image_id, body)).status_code == 202
+        deadline = time.monotonic() + 30
+        while True:  # until the worker process is fetching, and says how far it got
+            (task,) = (await api.get(f"/v2/images/{image_id}/tasks", headers=admin())).json()[
+                "tasks"
+            ]
+            if task["status"] == "processing" and task["message"].startswith("Copied"):
+                break
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            await asyncio.sleep(0.1)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        killed_at = time.monotonic()
+        shown = (await api.get(f"/v2/images/{image_id}", headers=admin())).json()
+        assert shown["status"] == "importing"
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        log.close()
+    # another node's worker takes over once the lease has run out
+    await make_client(**settings)
+    image = await settled(api, image_id, timeout=30)
+    assert image["status"] == "active", image
+    assert image["checksum"] == md5(data)
+    (task,) = image["_tasks"]
+    assert task["status"] == "success"
+    assert time.monotonic() - killed_at < 2.0 + 10  # the lease, plus the transfer

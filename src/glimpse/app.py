@@ -50,6 +50,7 @@ from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.staging import ImageStaging
 from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
+from glimpse.image_data.verification import Verifier
 from glimpse.images.counts import status_counts
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
@@ -208,6 +209,7 @@ class Glimpse:
         self._housekeeping: asyncio.Task[None] | None = None
         self._working: asyncio.Task[None] | None = None
         self._scrubbing: asyncio.Task[None] | None = None
+        self._verifying: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -376,9 +378,11 @@ class Glimpse:
             self._working = asyncio.create_task(self.worker.run_forever())
         if self.settings.delayed_delete:
             self._scrubbing = asyncio.create_task(self._scrub())
+        if self.settings.verify_interval_seconds > 0:
+            self._verifying = asyncio.create_task(self._verify())
 
     async def shutdown(self) -> None:
-        for task in (self._working, self._housekeeping, self._scrubbing):
+        for task in (self._working, self._housekeeping, self._scrubbing, self._verifying):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -386,6 +390,27 @@ class Glimpse:
         await self.authenticator.close()
         await asyncio.to_thread(self.images.notifier.close)
         await self.db.aclose()
+
+    async def _verify(self) -> None:
+        """The periodic ``glimpse verify`` of this node (``verify_interval_seconds``)."""
+        verifier = Verifier(self.db, self.stores)
+        while True:
+            await asyncio.sleep(self.settings.verify_interval_seconds)
+            try:
+                report = await verifier.run(
+                    fix=self.settings.verify_fix,
+                    grace_seconds=self.settings.verify_grace_seconds,
+                    rate_mb_s=self.settings.verify_rate_limit_mb_s,
+                )
+                summary = report.summary()
+                log.log(
+                    logging.INFO if report.clean else logging.WARNING,
+                    "verify: %d images, %d corrupted, %d missing, %d orphans",
+                    summary["images_checked"], summary["corrupted"], summary["missing"],
+                    summary["orphans"],
+                )  # fmt: skip
+            except Exception:
+                log.exception("verify failed; retrying later")
 
     async def _scrub(self) -> None:
         while True:

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     scrub_pool_size: int = 1
     scrub_wakeup_time: float = 300
 
+    # --- glimpse verify: defaults of the command, and the optional periodic run on
+    # this node (every verify_interval_seconds; 0: never), which fixes only if asked
+    verify_rate_limit_mb_s: float = 0  # 0: unlimited
+    verify_grace_seconds: float = 86400  # orphans younger than this are only reported
+    verify_interval_seconds: float = 0
+    verify_fix: bool = False
+
     # --- /healthcheck: the file whose presence answers 503 DISABLED BY FILE (default:
     # data_dir/healthcheck_disable); a token that unlocks the detailed form for
     # non-admins (X-Healthcheck-Token); how long each dependency check may take

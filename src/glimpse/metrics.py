@@ -67,6 +67,14 @@ NOTIFICATIONS = Counter(
     "glimpse_notifications", "Notifications by outcome (sent, failed, dropped)", ["outcome"]
 )
 
+VERIFY_FINDINGS = Gauge(
+    "glimpse_verify_findings",
+    "What the last glimpse verify found, by kind (corrupted, missing, orphan)",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
+VERIFY_BYTES = Counter("glimpse_verify_read_bytes", "Bytes re-read by glimpse verify")
+
 _enabled = False
 
 
@@ -110,6 +118,16 @@ def observe_request(
         RECEIVED.labels(route).inc(received)
     if sent:
         SENT.labels(route).inc(sent)
+
+
+def record_verification(kind: str, count: int) -> None:
+    if _enabled:
+        VERIFY_FINDINGS.labels(kind).set(count)
+
+
+def count_verified_bytes(count: int) -> None:
+    if _enabled:
+        VERIFY_BYTES.inc(count)
 
 
 def count_token_lookup(hit: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 
 import pytest
@@ -73,6 +74,14 @@ class StoreContract:
             await store.read(location)
         with pytest.raises(DataMissing):
             await store.size(location)
+        with pytest.raises(DataMissing):
+            await store.modified(location)
+
+    async def test_modified_is_when_the_data_was_written(self, store: Store) -> None:
+        before = time.time()
+        location = await put(store, b"x")
+        # a little slack for clocks of remote stores
+        assert before - 5 <= await store.modified(location) <= time.time() + 5
 
     async def test_concurrent_writers_do_not_mix(self, store: Store) -> None:
         blobs = {str(uuid.uuid4()): os.urandom(2 * MiB + n) for n in range(6)}

@@ -1,11 +1,13 @@
-"""``glimpse image restore|scrub``: delayed delete's operator commands (Glance's
-``glance-scrubber --restore`` and a one-off scrubber run), on the same settings as the
-server."""
+"""Operator commands on stored images, on the same settings as the server:
+``glimpse image restore|scrub`` (delayed delete: Glance's ``glance-scrubber --restore`` and
+a one-off scrubber run) and ``glimpse verify`` (stored data against its checksums; exit
+status 3 when it finds anything)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from glimpse.config import ConfigurationError, Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError
+from glimpse.image_data.verification import Verifier
 from glimpse.images.removal import DataRemoval
 from glimpse.images.scrubber import Scrubber
 from glimpse.stores.registry import StoreRegistry, build_stores
@@ -61,6 +64,30 @@ async def _restore(
     return 0
 
 
+async def _verify(
+    args: argparse.Namespace, settings: Settings, db: Database, stores: StoreRegistry
+) -> int:
+    report = await Verifier(db, stores).run(
+        fix=args.fix,
+        grace_seconds=args.grace if args.grace is not None else settings.verify_grace_seconds,
+        rate_mb_s=args.rate if args.rate is not None else settings.verify_rate_limit_mb_s,
+    )
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for finding in report.findings:
+            fixed = " (fixed)" if finding.fixed else ""
+            print(f"{finding.kind:9} {finding.image_id or '-':36} {finding.location}"
+                  f"  {finding.detail}{fixed}")  # fmt: skip
+        print(
+            f"checked {summary['images_checked']} images, {summary['bytes_read']} bytes in "
+            f"{summary['seconds']} s: {summary['corrupted']} corrupted, {summary['missing']} "
+            f"missing, {summary['orphans']} orphans"
+        )
+    return 0 if report.clean else 3
+
+
 async def _scrub(
     args: argparse.Namespace, settings: Settings, db: Database, stores: StoreRegistry
 ) -> int:
@@ -78,5 +105,17 @@ def add_image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     )
     restore.add_argument("image_ids", nargs="+", metavar="IMAGE_ID")
     restore.set_defaults(func=lambda args: run_with_database(settings_of, _restore, args))
+    verify = sub.add_parser(
+        "verify", help="re-read stored data against checksums; find missing data and orphans"
+    )
+    verify.add_argument(
+        "--fix",
+        action="store_true",
+        help="deactivate corrupted images, remove orphans older than --grace",
+    )
+    verify.add_argument("--grace", type=float, help="seconds (default: verify_grace_seconds)")
+    verify.add_argument("--rate", type=float, help="MB/s at most (default: verify_rate_limit_mb_s)")
+    verify.add_argument("--json", action="store_true", help="the report as JSON")
+    verify.set_defaults(func=lambda args: run_with_database(settings_of, _verify, args))
     scrub = image_sub.add_parser("scrub", help="remove the data of pending_delete images now due")
     scrub.set_defaults(func=lambda args: run_with_database(settings_of, _scrub, args))

@@ -58,6 +58,11 @@ class Store(Protocol):
         """The number of bytes stored at ``location``; DataMissing if there are none."""
         ...
 
+    async def modified(self, location: str) -> float:
+        """When the data at ``location`` was last written (POSIX time); DataMissing if
+        there is none. (How old a stray object is: glimpse verify's grace period.)"""
+        ...
+
     async def delete(self, location: str) -> None:
         """Remove data; a location that is already gone is not an error."""
         ...

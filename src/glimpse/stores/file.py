@@ -256,6 +256,15 @@ class FileStore:
         except OSError as exc:
             raise StoreUnavailable(f"Image store could not read: {exc.strerror}") from exc
 
+    async def modified(self, location: str) -> float:
+        path = self._path(location)
+        try:
+            return (await run_blocking(path.stat)).st_mtime
+        except FileNotFoundError as exc:
+            raise DataMissing(f"Image data is missing from the store at {location}") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"Image store could not read: {exc.strerror}") from exc
+
     def _list(self) -> list[str]:
         try:
             with os.scandir(self.directory) as entries:

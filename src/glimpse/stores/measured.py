@@ -81,6 +81,9 @@ class MeasuredStore:
             raise
         timer.done()
 
+    async def modified(self, location: str) -> float:
+        return await self._store.modified(location)
+
     def objects(self) -> AsyncIterator[str]:
         return self._store.objects()
 

@@ -330,8 +330,13 @@ class Glimpse:
                 status,
                 multi_store=self.settings.multi_store,
             )
-        scope = {**scope, "path": routed}
-        scope[CONTEXT_KEY] = await self._who_is_asking(headers, request_id)
+        context = await self._who_is_asking(headers, request_id)
+        if scope["method"] == "OPTIONS":
+            return Response(status_code=200)  # as Glance: any path, an empty 200
+        if routed == "/v2":  # a bare version prefix goes to its root, as in Glance
+            root = self.settings.public_url(str(Request(scope).base_url)) + "/v2/"
+            return Response(status_code=302, headers={"Location": root})
+        scope = {**scope, "path": routed, CONTEXT_KEY: context}
         return await self.router.dispatch(Request(scope, receive, send))
 
     async def _who_is_asking(self, headers: Headers, request_id: str) -> RequestContext:

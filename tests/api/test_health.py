@@ -9,16 +9,31 @@ from typing import Any
 
 MEMBER = {"X-Project-Id": "p1", "X-User-Id": "u1", "X-Roles": "member,reader"}
 ADMIN = {"X-Project-Id": "p1", "X-User-Id": "u1", "X-Roles": "admin,member,reader"}
+PLAIN = {"Accept": "*/*"}
+
+
+async def test_public_form_as_oslo_middleware(client: Any) -> None:
+    plain = await client.get("/healthcheck", headers=PLAIN)
+    assert (plain.status_code, plain.text) == (200, "OK")
+    assert plain.headers["content-type"].startswith("text/plain")
+    answer = await client.get("/healthcheck", headers={"Accept": "application/json"})
+    assert answer.headers["content-type"] == "application/json"
+    # byte for byte what Glance's (oslo.middleware's) healthcheck answers
+    assert answer.text == '{\n    "detailed": false,\n    "reasons": [\n        "OK"\n    ]\n}'
+    head = await client.head("/healthcheck")
+    assert (head.status_code, head.content) == (204, b"")
 
 
 async def test_disable_by_file_drains_the_node(make_client: Any, tmp_path: Path) -> None:
     switch = tmp_path / "drain-me"
     client = await make_client(healthcheck_disable_by_file_path=switch)
-    answer = await client.get("/healthcheck")
+    answer = await client.get("/healthcheck", headers=PLAIN)
     assert (answer.status_code, answer.text) == (200, "OK")
     switch.touch()
-    answer = await client.get("/healthcheck")
+    answer = await client.get("/healthcheck", headers=PLAIN)
     assert (answer.status_code, answer.text) == (503, "DISABLED BY FILE")
+    answer = await client.get("/healthcheck", headers={"Accept": "application/json"})
+    assert answer.json() == {"detailed": False, "reasons": ["DISABLED BY FILE"]}
     assert (await client.head("/healthcheck")).status_code == 503
     detailed = await client.get("/healthcheck?detailed", headers=ADMIN)
     assert detailed.json()["status"] == "DISABLED BY FILE"

@@ -89,6 +89,14 @@ async def test_declared_size_matching_is_accepted(client: httpx.AsyncClient) -> 
     assert response.status_code == 204
 
 
+async def test_declared_size_zero_declares_nothing(client: httpx.AsyncClient) -> None:
+    # as Glance: clients that do not know the size send 0
+    image = await create(client)
+    response = await upload(client, image["id"], b"hello", **{"x-openstack-image-size": "0"})
+    assert response.status_code == 204
+    assert (await client.get(f"/v2/images/{image['id']}")).json()["size"] == 5
+
+
 async def test_named_default_store_is_accepted(client: httpx.AsyncClient) -> None:
     image = await create(client)
     response = await upload(client, image["id"], b"12345", **{"X-Image-Meta-Store": "file"})

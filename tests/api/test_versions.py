@@ -66,11 +66,25 @@ async def test_public_endpoint_names_the_links(make_client) -> None:  # type: ig
 
 
 async def test_healthcheck(client: httpx.AsyncClient, data_dir: Path) -> None:
-    response = await client.get("/healthcheck")
+    response = await client.get("/healthcheck", headers={"Accept": "text/plain"})
     assert response.status_code == 200
     assert response.text == "OK"
     (data_dir / "healthcheck_disable").touch()
     assert (await client.get("/healthcheck")).status_code == 503
+
+
+async def test_a_bare_version_prefix_redirects_to_its_root(client: httpx.AsyncClient) -> None:
+    for path in ("/v2", "/v2.1", "/v2.0"):
+        response = await client.get(path)
+        assert response.status_code == 302
+        assert response.headers["location"] == "http://glimpse.test/v2/"
+    assert (await client.get("/v2/")).status_code == 404
+
+
+async def test_options_is_an_empty_200_anywhere(client: httpx.AsyncClient) -> None:
+    for path in ("/v2/images", "/v2/nope", "/v2/images/x/file"):
+        response = await client.options(path)
+        assert (response.status_code, response.content) == (200, b"")
 
 
 async def test_request_id_is_generated(client: httpx.AsyncClient) -> None:

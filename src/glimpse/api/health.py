@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +39,17 @@ def _select_one(conn: Connection) -> None:
     conn.execute(text("SELECT 1"))
 
 
+def public_form(method: str, accept: str, disabled: bool) -> Response:
+    """oslo.middleware's answer: 204 to HEAD, JSON to a JSON client, else plain text."""
+    reason, status = ("DISABLED BY FILE", 503) if disabled else ("OK", 200)
+    if method == "HEAD":
+        return Response(status_code=204 if status == 200 else status)
+    if "application/json" in accept and "text/plain" not in accept:
+        body = json.dumps({"detailed": False, "reasons": [reason]}, indent=4)
+        return Response(body, status, media_type="application/json")
+    return PlainTextResponse(reason, status)
+
+
 class Health:
     def __init__(
         self, settings: Settings, db: Database, stores: StoreRegistry, notifier: Notifier
@@ -57,9 +69,7 @@ class Health:
             return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
         disabled = self.disable_file.exists()
         if "detailed" not in query.split("&") and not query.startswith("detailed="):
-            if disabled:
-                return PlainTextResponse("DISABLED BY FILE", 503)
-            return PlainTextResponse("OK")
+            return public_form(method, headers.get("accept", ""), disabled)
         await self._authorize(headers, authenticate)
         report = await self.report(disabled)
         return json_response(report, 200 if report["status"] == "OK" else 503)

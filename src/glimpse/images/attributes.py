@@ -6,12 +6,14 @@ from glimpse.errors import InvalidInput, NotPermitted
 
 # Refused in a create body before anything else is looked at.
 CREATE_DISALLOWED = ("direct_url", "self", "file", "schema", "stores")
-# Server-maintained base attributes: never written by a caller. (Glance keeps an
-# `os_hash_*` key of a create body as a masked extra property; refusing it is safer.)
+# Server-maintained base attributes: never written by a caller.
 READ_ONLY = frozenset(
     {"created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
      "self", "file", "schema", "os_hash_algo", "os_hash_value"}
 )  # fmt: skip
+# Accepted in a create body, as Glance accepts them (clients that copy an image's view
+# into a create send them), and dropped: the hashes are the server's to compute.
+CREATE_IGNORED = frozenset({"os_hash_algo", "os_hash_value"})
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 RESERVED_PREFIX = "os_glance"
 
@@ -67,7 +69,7 @@ def check_property_size(name: str, value: object) -> None:
 def check_create_base(body: dict[str, object]) -> None:
     """Server-maintained attributes and ``locations`` in a create body: 403."""
     for name in body:
-        if name in READ_ONLY:
+        if name in READ_ONLY and name not in CREATE_IGNORED:
             raise NotPermitted(f"Attribute '{name}' is read-only.")
         if name == "locations":
             raise NotPermitted(f"Attribute '{name}' is reserved.")

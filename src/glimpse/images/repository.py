@@ -139,6 +139,12 @@ class ImageRepository:
         image.stores = _in_location_order(stores)
         return image
 
+    def get_marker(self, image_id: str) -> Image | None:
+        """The image a list page starts after: a deleted one too, as Glance pages after a
+        marker deleted since the previous page (only its base attributes are needed)."""
+        row = self.conn.execute(select(*IMAGE_COLUMNS).where(images.c.id == image_id)).first()
+        return image_from_row(row) if row is not None else None
+
     def get_status(self, image_id: str) -> str | None:
         """The status of an image, deleted ones included; None if it never existed."""
         return self.conn.execute(_STATUS, {"image_id": image_id}).scalar()

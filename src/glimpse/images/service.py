@@ -20,6 +20,7 @@ from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.errors import Conflict, InvalidInput, LimitExceeded, NotFound, NotPermitted
 from glimpse.images.attributes import (
     CREATE_BASE,
+    CREATE_IGNORED,
     READ_ONLY,
     check_create_base,
     check_create_extra,
@@ -178,7 +179,7 @@ class ImageService:
             raise NotPermitted(f"You are not permitted to create images owned by '{owner}'.")
         if self.protections.enabled:
             for name in body:
-                if name not in CREATE_BASE:
+                if name not in CREATE_BASE and name not in CREATE_IGNORED:
                     self.protect(context, name, "create")
         # Glance counts the tags as sent, duplicates included
         raw_tags = body.get("tags", [])
@@ -189,7 +190,9 @@ class ImageService:
         check_create_base(body)
         for name in ("min_disk", "min_ram"):
             check_integer_range(name, body.get(name))
-        properties = {k: v for k, v in body.items() if k not in CREATE_BASE}
+        properties = {
+            k: v for k, v in body.items() if k not in CREATE_BASE and k not in CREATE_IGNORED
+        }
         if not within_quota(counted_properties(properties), self.settings.image_property_quota):
             raise LimitExceeded(
                 f"Maximum number of properties exceeded ({self.settings.image_property_quota})."
@@ -225,7 +228,7 @@ class ImageService:
         def work(repo: ImageRepository) -> ImagePage:
             marker = None
             if query.marker is not None:
-                marker = repo.get_image(query.marker)
+                marker = repo.get_marker(query.marker)
                 if marker is None or not repo.can_see(marker, context.viewer):
                     raise InvalidInput(f"Invalid marker. Image {query.marker} could not be found.")
             found = repo.list_images(query, context.viewer, marker)

@@ -46,9 +46,11 @@ class ImageDataApi:
         upload = UploadRequest(
             image_id=image_id,
             body=request.stream(),
+            # as Glance: 0 declares nothing (clients send it when they do not know)
             declared_size=optional_int(
                 headers.get("x-openstack-image-size"), "x-openstack-image-size"
-            ),
+            )
+            or None,
             content_length=optional_int(headers.get("content-length"), "Content-Length"),
             store_name=headers.get("x-image-meta-store"),
         )

@@ -171,7 +171,7 @@ async def test_downloads_read_the_heaviest_copy_or_the_preferred_one(
     # a copy with other bytes tells which store a download read from
     await add_copy(make_settings, multi_settings, image_id, "fast", b"FAST" * 100)
     shown = (await multi.get(f"/v2/images/{image_id}", headers=OWNER)).json()
-    assert shown["stores"] == "cheap,fast"
+    assert shown["stores"] == "fast,cheap"  # by weight, highest first
     path = f"/v2/images/{image_id}/file"
     assert (await multi.get(path, headers=OWNER)).content == b"FAST" * 100
     preferred = await multi.get(path, params={"prefer": "cheap"}, headers=OWNER)

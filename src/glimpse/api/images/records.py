@@ -27,6 +27,7 @@ class ImagesApi:
         self._create_headers = {"OpenStack-image-import-methods": methods} if methods else {}
         # multi-store: which stores a client may name, and the `stores` attribute
         self._multi_store = stores is not None and stores.multi
+        self._stores = stores
         if stores is not None and stores.multi:
             writable = ",".join(store.name for store in stores if store.writable)
             self._create_headers["OpenStack-image-store-ids"] = writable
@@ -34,8 +35,10 @@ class ImagesApi:
 
     def _view(self, image: Image) -> dict[str, object]:
         view = image_view(image, self._schema_properties)
-        if self._multi_store and image.stores:
-            view["stores"] = ",".join(image.stores)
+        if self._stores is not None and self._multi_store and image.stores:
+            # Glance lists an image's stores by weight, highest first
+            weight = self._stores.weight
+            view["stores"] = ",".join(sorted(image.stores, key=lambda name: -weight(name)))
         return view
 
     def register(self, router: Router) -> None:

@@ -169,9 +169,38 @@ def test_the_grafana_dashboard_uses_only_metrics_glimpse_has() -> None:
     }
     from glimpse import metrics
 
-    known = {"glimpse_images"}
+    known = {"glimpse_images", "glimpse_jobs", "glimpse_jobs_oldest_pending_age_seconds"}
     for metric in vars(metrics).values():
         if hasattr(metric, "_name") and hasattr(metric, "_type"):
             base = metric._name
             known |= {base, f"{base}_total", f"{base}_bucket", f"{base}_count", f"{base}_sum"}
     assert names and names <= known, names - known
+
+
+async def test_job_backlog_in_metrics_and_health(make_client: Any, make_settings: Any) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, insert
+
+    from glimpse.clock import utcnow
+    from glimpse.db.tables import tasks
+
+    client = await make_client(metrics="admin", run_workers=False)
+    engine = create_engine(make_settings().resolved_database_url)
+    waited = utcnow() - timedelta(minutes=5)
+    rows = [
+        {"id": f"00000000-0000-0000-0000-00000000000{i}", "type": "import", "status": status,
+         "input": "{}", "message": "", "bytes_done": 0, "attempts": 0, "created_at": waited,
+         "updated_at": waited, "deleted": False}
+        for i, status in enumerate(["pending", "pending", "failure"])
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(tasks), rows)
+    engine.dispose()
+    found = samples((await client.get("/metrics", headers=ADMIN)).text)
+    assert value(found, "glimpse_jobs", status="pending") == 2
+    assert value(found, "glimpse_jobs", status="failure") == 1
+    assert value(found, "glimpse_jobs_oldest_pending_age_seconds") >= 290
+    jobs = (await client.get("/healthcheck?detailed", headers=ADMIN)).json()["checks"]["jobs"]
+    assert (jobs["pending"], jobs["failure"], jobs["processing"]) == (2, 1, 0)
+    assert jobs["oldest_pending_seconds"] >= 290

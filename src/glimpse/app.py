@@ -70,6 +70,7 @@ from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
 from glimpse.stores.registry import StoreRegistry, build_stores
+from glimpse.tasks.counts import backlog
 from glimpse.tasks.policies import RULES as TASK_RULES
 from glimpse.tasks.service import TaskService
 from glimpse.tasks.worker import Worker
@@ -119,7 +120,14 @@ def build_policy(settings: Settings, protections: ProtectionFile | None = None) 
 
 def build_metrics_registry(db: Database) -> CollectorRegistry:
     """What a metrics scrape reads: the recorded metrics and the images by status."""
-    return metrics.registry([metrics.ImageCounts(lambda: status_counts(db.engine))])
+
+    def jobs() -> tuple[dict[str, int], float | None]:
+        found = backlog(db.engine)
+        return found.by_status, found.oldest_pending_seconds
+
+    return metrics.registry(
+        [metrics.ImageCounts(lambda: status_counts(db.engine)), metrics.JobCounts(jobs)]
+    )
 
 
 def build_worker(

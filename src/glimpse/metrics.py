@@ -197,6 +197,26 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
+class JobCounts(Collector):
+    """``glimpse_jobs{status}`` and ``glimpse_jobs_oldest_pending_age_seconds``, read at
+    scrape time by ``backlog()``: (tasks by status, age of the oldest pending or None)."""
+
+    def __init__(self, backlog: Callable[[], tuple[dict[str, int], float | None]]) -> None:
+        self._backlog = backlog
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        by_status, oldest = self._backlog()
+        jobs = GaugeMetricFamily("glimpse_jobs", "Tasks (jobs) by status", labels=["status"])
+        for status in ("pending", "processing", "success", "failure"):
+            jobs.add_metric([status], by_status.get(status, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "glimpse_jobs_oldest_pending_age_seconds",
+            "How long the oldest pending task has waited (0: none waits)",
+            value=oldest or 0.0,
+        )
+
+
 def registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
     """What a scrape reads: every worker's values (multiprocess mode) or this
     process's, plus ``extra`` collectors."""

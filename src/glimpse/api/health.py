@@ -6,9 +6,10 @@ Public: ``OK`` (200), or ``DISABLED BY FILE`` (503) while the file named by
 it to drain a node behind a load balancer, remove it to bring the node back).
 
 Detailed (``GET /healthcheck?detailed``): for admins, or for whoever sends the configured
-``healthcheck_token`` as ``X-Healthcheck-Token``. Every dependency is checked, each
-within ``healthcheck_timeout_seconds``: the database, each store, the notification
-queue. 200 when all are well, 503 otherwise, with a JSON body saying which is not.
+``healthcheck_token`` as ``X-Healthcheck-Token``. The database and each store are
+checked, each within ``healthcheck_timeout_seconds``; the job (task) backlog and the
+notification queue are reported. 200 when all are well, 503 otherwise, with a JSON body
+saying which is not.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from glimpse.errors import NotPermitted
 from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
 from glimpse.stores.registry import StoreRegistry
+from glimpse.tasks.counts import backlog
 
 Authenticate = Callable[[], Awaitable[RequestContext]]
 
@@ -87,6 +89,7 @@ class Health:
         stores = [(store.name, self._timed(store.probe())) for store in self.stores]
         found = await asyncio.gather(*(check for _, check in stores))
         checks["stores"] = {name: result for (name, _), result in zip(stores, found, strict=True)}
+        checks["jobs"] = await self._jobs()
         checks["notifications"] = {
             "ok": True,
             "enabled": self.notifier.enabled,
@@ -98,6 +101,22 @@ class Health:
         healthy = checks["database"]["ok"] and all(s["ok"] for s in checks["stores"].values())
         status = "DISABLED BY FILE" if disabled else ("OK" if healthy else "FAILED")
         return {"status": status, "checks": checks}
+
+    async def _jobs(self) -> dict[str, Any]:
+        """The task queue's backlog (read in a thread: a sync engine)."""
+        try:
+            found = await asyncio.wait_for(
+                asyncio.to_thread(backlog, self.db.engine),
+                self.settings.healthcheck_timeout_seconds,
+            )
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        return {
+            "ok": True,
+            **{status: found.by_status.get(status, 0)
+               for status in ("pending", "processing", "success", "failure")},
+            "oldest_pending_seconds": found.oldest_pending_seconds,
+        }  # fmt: skip
 
     async def _timed(self, check: Awaitable[Any]) -> dict[str, Any]:
         started = time.perf_counter()

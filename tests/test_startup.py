@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,34 @@ def test_malformed_property_protection_file_stops_start_up(tmp_path: Path) -> No
         f"glimpse: cannot start: property_protection_file {protections}: "
         "[^x_.*] has no 'update' entry"
     )
+
+
+def test_secrets_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """A first start under umask 000 in a world-writable directory: the data directory
+    becomes 0700; the database and its WAL/SHM files, the token keys, the admin password
+    and clouds.yaml are 0600."""
+    import httpx
+
+    from tests.support.server import ServerProcess
+
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    old = os.umask(0)
+    try:
+        server = ServerProcess(data, env={"GLIMPSE_AUTH_MODE": "builtin"})
+        server.start()
+    finally:
+        os.umask(old)
+    try:
+        assert httpx.get(f"{server.url}/v2/images").status_code == 401  # the database in use
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode)
+            for p in data.rglob("*")
+            if p.is_file() and p.name != "server.log"
+        }
+    finally:
+        server.stop()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert {"glimpse.db", "glimpse.db-wal", "clouds.yaml", "admin-password"} <= set(modes), modes
+    assert {name: mode for name, mode in modes.items() if mode & 0o077} == {}

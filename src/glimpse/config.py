@@ -311,6 +311,13 @@ class Settings(BaseSettings):
     def resolved_token_key_file(self) -> Path:
         return self.token_key_file or self.data_dir / "token-keys"
 
+    def make_data_dir(self) -> Path:
+        """The data directory, private to glimpse's user (0700) whatever the umask: it
+        holds the database (every password hash), the token keys and clouds.yaml."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        return self.data_dir
+
     def public_url(self, request_base_url: str | None = None) -> str:
         """Where clients reach this service, without a trailing slash: the configured
         ``public_endpoint``; else the URL a request came to; else host and port."""

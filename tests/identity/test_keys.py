@@ -58,3 +58,23 @@ async def test_rotation_keeps_tokens_of_the_old_key(make_node: Any, tmp_path: Pa
     dropped: Node = await make_node(token_key_file=key_file)
     assert (await dropped.client.get("/v2/images", headers=auth(token))).status_code == 401
     assert (await dropped.client.get("/v2/images", headers=auth(fresh))).status_code == 200
+
+
+async def test_only_the_canonical_spelling_of_a_token_is_accepted(node: Node) -> None:
+    token = await node.token("alice", project="alpha")
+    assert (await node.client.get("/v2/images", headers=auth(token))).status_code == 200
+    look_alikes = [
+        token + "=",  # re-padded
+        token + "=" * (-len(token) % 4 or 4),
+        token[:10] + "\n" + token[10:],  # a character base64 decoding skips
+        token[:10] + "." + token[10:],
+    ]
+    # the last character's unused low bits: a different character, the same bytes
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}.get(len(token) % 4, 0)
+    if unused:
+        last = alphabet.index(token[-1])
+        look_alikes.append(token[:-1] + alphabet[last ^ 1])
+    for fake in look_alikes:
+        response = await node.client.get("/v2/images", headers={"X-Auth-Token": fake})
+        assert response.status_code == 401, repr(fake)

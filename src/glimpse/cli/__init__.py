@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     log = logging.getLogger("glimpse")
     url = settings.resolved_database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.make_data_dir()
     try:
         migrate.prepare(url)
     except ConfigurationError as exc:
@@ -157,7 +157,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.make_data_dir()
     try:
         migrate.prepare(settings.resolved_database_url)
     except ConfigurationError as exc:

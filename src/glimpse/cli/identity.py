@@ -77,7 +77,7 @@ def _run(settings_of: SettingsOf, work: Work, args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     url = settings.resolved_database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.make_data_dir()
     try:
         migrate.prepare(url)
     except ConfigurationError as exc:

@@ -16,6 +16,8 @@ chosen so that no unit of work ever waits for Python's GIL behind another thread
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -41,13 +43,27 @@ def _postgres_url(parsed: URL) -> URL:
     return parsed
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The embedded database holds every password hash: made 0600 before SQLite opens
+    it, whatever the umask (SQLite gives its -wal, -shm and -journal files the database
+    file's mode); files an older start left readable are closed up too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # never open an existing database here: closing any descriptor of it would drop
+    # the POSIX locks SQLite holds on it in this process
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for each in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        if each.exists():
+            os.chmod(each, 0o600)
+
+
 def make_engine(url: str) -> Engine:
     """A synchronous engine (migrations, tools, and SQLite serving)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(database))
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -101,7 +101,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def save_credentials(settings: Settings, auth_url: str, password: str) -> Bootstrapped:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.make_data_dir()
     password_file = settings.data_dir / "admin-password"
     clouds_file = settings.data_dir / "clouds.yaml"
     _write_private(password_file, password + "\n")

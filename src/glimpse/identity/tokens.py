@@ -9,6 +9,8 @@ on every node, then move it to the top, and drop the old one after
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 import secrets
@@ -47,7 +49,7 @@ def load_or_create_keys(path: Path) -> list[bytes]:
     """The keys in ``path``, first the signing one. A missing file gets one new key,
     written 0600; two processes starting at once end up with the same key."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -99,10 +101,14 @@ class TokenCodec:
     def decode(self, token: str) -> TokenPayload | None:
         """The payload of one of our tokens; None for anything else (garbage, another
         key's token, a tampered one), whatever its expiry."""
-        if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-            return None
+        if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii() or "=" in token:
+            return None  # tokens are issued without padding: a padded one is a look-alike
         padded = token + "=" * (-len(token) % 4)
         try:
+            # one spelling per token: base64 decoding forgives padding, stray characters
+            # and unused low bits, and a token must not have look-alikes
+            if base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)).decode() != padded:
+                return None
             body = self._fernet.decrypt(padded)
             version, user_id, project_id, methods, audit_ids, issued, expires = orjson.loads(body)
             if version != _PAYLOAD_VERSION:
@@ -115,5 +121,5 @@ class TokenCodec:
                 issued_at=_from_micros(int(issued)),
                 expires_at=_from_micros(int(expires)),
             )
-        except (InvalidToken, ValueError, TypeError, OverflowError):
+        except (InvalidToken, ValueError, TypeError, OverflowError, binascii.Error):
             return None

@@ -235,6 +235,21 @@ class Settings(BaseSettings):
     # `glimpse worker` somewhere)
     run_workers: bool = True
 
+    # --- the HTTP edge (glimpse.edge): limits that keep hostile clients from stopping
+    # the service, on by default (no proxy needed in front)
+    # request line and headers, in all (431 past it)
+    http_max_header_bytes: int = Field(default=64 << 10, ge=1 << 10, le=16 << 20)
+    # a request's headers must arrive within this time of their first byte (408)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # an idle connection between requests is closed after this
+    http_keepalive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
+    # a request body (upload) the client stops sending, or a response it stops reading,
+    # for this long ends the connection (an upload's image goes back to queued)
+    http_body_timeout_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # open connections per process (lowered to fit the open-files limit); one more is
+    # answered 503 and closed
+    http_max_connections: int = Field(default=4096, ge=1, le=1_000_000)
+
     # --- the upload path
     # bytes gathered from the network before one hash/write step
     upload_buffer_size: int = 8 << 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -42,7 +43,12 @@ def wait_until_answers(
 
 class ServerProcess:
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        open_files: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -59,6 +65,8 @@ class ServerProcess:
             **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None
+        # as `ulimit -n open_files` in the shell that starts it (soft and hard)
+        self.open_files = open_files
 
     def start(self, timeout: float = 30.0) -> None:
         with open(self.log_path, "ab") as log:  # the child keeps its own copy
@@ -68,12 +76,17 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self._limit_open_files if self.open_files else None,
             )
         try:
             wait_until_answers(self._process, f"{self.url}/healthcheck", timeout, self.log)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"glimpse: {exc}") from None
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -71,6 +71,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from glimpse.db import migrate
+    from glimpse.edge.limits import raise_open_files_limit
+    from glimpse.edge.protocol import EdgeProtocol
 
     try:
         settings = _settings(args)
@@ -107,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if settings.metrics == "listener":
         serve_metrics(settings)
+    raise_open_files_limit()
     uvicorn.run(
         "glimpse.app:create_app",
         factory=True,
@@ -114,7 +117,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http=EdgeProtocol,  # uvicorn's httptools protocol with glimpse's limits
+        timeout_keep_alive=settings.http_keepalive_timeout_seconds,
         access_log=args.access_log,
         log_level=settings.log_level.lower(),
         lifespan="on",

@@ -19,6 +19,7 @@ from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Location, Status
 from glimpse.notifications.notifier import Notifier
 from glimpse.notifications.payloads import send_payload
+from glimpse.stores.base import LocalFiles
 from glimpse.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,24 @@ class Download:
         if unavailable is not None:
             raise unavailable
         return None
+
+    async def local_file(self) -> str | None:
+        """The path of the whole image's data when its best copy is a local file of the
+        right size that can be sent as it is (nothing counts the bytes as they go out);
+        None otherwise (then :meth:`open`)."""
+        if not self.locations or self.notifier.wants("image.send"):
+            return None
+        location = self.locations[0]
+        try:
+            store = self.stores.for_location(location)
+        except StoreUnavailable:
+            return None
+        if not isinstance(store, LocalFiles):
+            return None
+        found = await store.local_file(location.url)
+        if found is None or found[1] != self.size:
+            return None
+        return found[0]
 
     async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The chunks, then ``image.send`` with the bytes that went out (as Glance: an

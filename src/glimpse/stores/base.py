@@ -14,7 +14,7 @@ Errors: :class:`glimpse.errors.DataMissing` for data that is not there,
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class StoreWriter(Protocol):
@@ -74,4 +74,14 @@ class Store(Protocol):
 
     async def probe(self) -> None:
         """Return if the store can be used now; StoreUnavailable saying why otherwise."""
+        ...
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """A store whose data are plain local files, which an HTTP server may send as they
+    are (``sendfile``) instead of reading them through Python."""
+
+    async def local_file(self, location: str) -> tuple[str, int] | None:
+        """The path of the data at ``location`` and its size; None if there is none."""
         ...

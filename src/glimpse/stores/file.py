@@ -256,6 +256,14 @@ class FileStore:
         except OSError as exc:
             raise StoreUnavailable(f"Image store could not read: {exc.strerror}") from exc
 
+    async def local_file(self, location: str) -> tuple[str, int] | None:
+        path = self._path(location)
+        try:
+            found = await run_blocking(path.stat)
+        except OSError:
+            return None  # read() says what is wrong
+        return str(path), found.st_size
+
     async def modified(self, location: str) -> float:
         path = self._path(location)
         try:

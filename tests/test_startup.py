@@ -96,3 +96,91 @@ def test_secrets_are_private_whatever_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert {"glimpse.db", "glimpse.db-wal", "clouds.yaml", "admin-password"} <= set(modes), modes
     assert {name: mode for name, mode in modes.items() if mode & 0o077} == {}
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """Exit status 2 and one line on stderr that says what is wrong; no traceback."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("glimpse: cannot start: ")
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GLIMPSE_PORT": "0"}, "port must be at least 1, not 0"),
+        ({"GLIMPSE_PORT": "70000"}, "port must be at most 65535"),
+        ({"GLIMPSE_WORKERS": "0"}, "workers must be at least 1"),
+        ({"GLIMPSE_TASK_LEASE_SECONDS": "-1"}, "task_lease_seconds"),
+        ({"GLIMPSE_UPLOAD_BUFFER_SIZE": "1"}, "upload_buffer_size"),
+        ({"GLIMPSE_LOG_LEVEL": "loud"}, "log_level must be one of"),
+        ({"GLIMPSE_PORT": "many"}, "port"),
+    ],
+)
+def test_settings_out_of_range_are_refused_in_one_line(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    port = env.pop("GLIMPSE_PORT", "9")  # the command line's --port wins over GLIMPSE_PORT
+    done = subprocess.run(
+        [sys.executable, "-m", "glimpse", "serve", "--port", port],
+        env={**os.environ, "GLIMPSE_DATA_DIR": str(tmp_path / "data"), **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if port == "many":
+        assert done.returncode == 2 and "invalid int value" in done.stderr  # argparse's
+        return
+    one_line_refusal(done, expected)
+    assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_bad_toml_is_named_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "glimpse.toml"
+    config.write_text('port = 9292\nhost = "127.0.0.1\n')
+    one_line_refusal(serve(tmp_path, GLIMPSE_CONFIG=str(config)), str(config), "line 2")
+
+
+def test_missing_config_file_after_the_command(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glimpse", "serve", "--config", str(tmp_path / "nope.toml")],
+        env={**os.environ, "GLIMPSE_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    one_line_refusal(done, "nope.toml", "not a file")
+
+
+def test_unusable_data_dir_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = serve(tmp_path, GLIMPSE_DATA_DIR=str(blocker / "data"))
+    one_line_refusal(done, str(blocker / "data"))
+
+
+def test_port_in_use_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "glimpse", "serve", "--port", str(port)],
+            env={**os.environ, "GLIMPSE_DATA_DIR": str(tmp_path / "data"),
+                 "GLIMPSE_AUTH_MODE": "builtin"},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    one_line_refusal(done, f"127.0.0.1:{port}")
+    written = [p.name for p in (tmp_path / "data").iterdir()]
+    assert written == [], written  # no admin, keys or clouds.yaml for a server that never ran
+
+
+def test_serve_help_describes_every_option() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glimpse", "serve", "--help"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    for option in ("--config", "--host", "--port", "--workers", "--data-dir", "--access-log"):
+        assert option in done.stdout
+    assert done.stdout.count("default:") >= 5

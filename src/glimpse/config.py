@@ -86,6 +86,56 @@ FLAT_STORE_NAME = "file"
 _FLAT_STORE_SETTINGS = frozenset({"file_store_dir", "file_store_fsync", "file_store_direct_io"})
 
 
+# Each number a setting may hold: (lowest, highest), None for no bound. Checked once, in
+# one place, so that a typo stops the start with the setting's name instead of a
+# failure later (a port of 0, no workers, a timeout of -1, a 1-byte buffer).
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "port": (1, 65535),
+    "metrics_port": (1, 65535),
+    "workers": (1, 256),
+    "max_request_id_length": (16, 4096),
+    "token_expiration_seconds": (1, None),
+    "password_hash_time_cost": (1, 100),
+    "password_hash_memory_kib": (8, 4 << 20),
+    "keystone_timeout_seconds": (0.1, 600),
+    "token_cache_seconds": (0, 86400),
+    "token_cache_size": (0, 10_000_000),
+    "scrub_time": (0, None),
+    "scrub_pool_size": (1, 1024),
+    "scrub_wakeup_time": (0.1, None),
+    "verify_rate_limit_mb_s": (0, None),
+    "verify_grace_seconds": (0, None),
+    "verify_interval_seconds": (0, None),
+    "healthcheck_timeout_seconds": (0.1, 600),
+    "notification_queue_size": (1, 10_000_000),
+    "notification_retry": (0, 100),
+    "image_size_cap": (1, 1 << 53),
+    "user_storage_quota": (0, None),
+    "limit_param_default": (1, None),
+    "api_limit_max": (1, None),
+    "image_property_quota": (-1, None),
+    "image_tag_quota": (-1, None),
+    "image_member_quota": (-1, None),
+    "web_download_connect_timeout": (0.1, 3600),
+    "web_download_read_timeout": (0.1, 3600),
+    "web_download_retries": (0, 100),
+    "task_lease_seconds": (1, 3600),
+    "task_time_to_live_hours": (0, None),
+    "upload_buffer_size": (4096, 256 << 20),
+}
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def out_of_range(name: str, value: float) -> str | None:
+    """Why ``value`` cannot be the setting ``name``, or None when it can."""
+    low, high = RANGES[name]
+    if low is not None and value < low:
+        return f"{name} must be at least {low:g}, not {value:g}"
+    if high is not None and value > high:
+        return f"{name} must be at most {high:g}, not {value:g}"
+    return None
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "glimpse"
@@ -325,6 +375,18 @@ class Settings(BaseSettings):
     @property
     def resolved_token_key_file(self) -> Path:
         return self.token_key_file or self.data_dir / "token-keys"
+
+    @model_validator(mode="after")
+    def _numbers_in_range(self) -> Settings:
+        for name in RANGES:
+            value = getattr(self, name, None)
+            if value is not None and (problem := out_of_range(name, value)):
+                raise ValueError(problem)
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ValueError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
+            )
+        return self
 
     def make_data_dir(self) -> Path:
         """The data directory, private to glimpse's user (0700) whatever the umask: it

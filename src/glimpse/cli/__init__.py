@@ -7,7 +7,9 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
+import tomllib
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -16,7 +18,7 @@ from sqlalchemy.engine import make_url
 from glimpse.cli.identity import add_identity_commands, first_start
 from glimpse.cli.images import add_image_commands
 from glimpse.cli.metadefs import add_metadefs_commands
-from glimpse.config import ConfigurationError, Settings
+from glimpse.config import ConfigurationError, Settings, default_data_dir
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -28,6 +30,36 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             os.environ[f"GLIMPSE_{name.upper()}"] = str(value)
     return Settings()
+
+
+# what can stop a start, each told in one line (startup_problem)
+STARTUP_ERRORS = (ValidationError, ConfigurationError, tomllib.TOMLDecodeError, OSError)
+
+
+def startup_problem(exc: Exception) -> str:
+    """One line that names the setting or file at fault."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"{os.environ.get('GLIMPSE_CONFIG')}: not valid TOML: {exc}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split())
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before the first start writes the
+    admin user, keys and clouds.yaml for an endpoint that would never answer."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def check_settings(settings: Settings) -> None:
@@ -78,15 +110,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = _settings(args)
         prepare_metrics(settings)
         check_settings(settings)
-    except (ValidationError, ConfigurationError) as exc:
-        print(f"glimpse: cannot start: {exc}", file=sys.stderr)
+        settings.make_data_dir()
+        check_port_free(settings.host, settings.port)  # before anything is written
+    except STARTUP_ERRORS as exc:
+        print(f"glimpse: cannot start: {startup_problem(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     log = logging.getLogger("glimpse")
     url = settings.resolved_database_url
-    settings.make_data_dir()
     try:
         migrate.prepare(url)
     except ConfigurationError as exc:
@@ -186,12 +219,27 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--config", help="TOML settings file (also GLIMPSE_CONFIG)")
     sub = root.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the Image API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
-    serve.add_argument("--data-dir", dest="data_dir")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the Image API",
+        description="Serve the Image API. Options override the settings file and GLIMPSE_* "
+        "variables; every setting is described in the README.",
+    )
+    # given after the command too (`glimpse serve --config x.toml`); SUPPRESS keeps an
+    # absent one from hiding the one given before the command
+    serve.add_argument(
+        "--config", default=argparse.SUPPRESS, help="TOML settings file (also GLIMPSE_CONFIG)"
+    )
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on, 1-65535 (default: 9292)")
+    serve.add_argument("--workers", type=int, help="worker processes, 1-256 (default: 1)")
+    serve.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        help="where the embedded database, image files and keys live, made 0700 "
+        f"(default: {default_data_dir()})",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run task workers (imports) without the API")

@@ -32,11 +32,19 @@ def at_most(limit: float, unit: str) -> Target:
     return Target(f"≤ {limit:g} {unit}", lambda value, _: value <= limit, relative=False)
 
 
+DOWNLOADS = (
+    "transfer.download", "transfer.download_cold", "parallel.download", "parallel.download_cold",
+)  # fmt: skip
+
 # the targets of the issue, keyed by figure id (see bench/workloads.py)
 TARGETS: dict[str, Target] = {
     "transfer.upload.mbps": ratio_at_least(3),
     "transfer.upload.cpu_per_gb": at_most(4, "CPU-s/GB"),
     "transfer.download.mbps": ratio_at_least(1),
+    "transfer.download_cold.mbps": ratio_at_least(1),
+    "parallel.download.mbps": ratio_at_least(1),
+    "parallel.download_cold.mbps": ratio_at_least(1),
+    **{f"{figure}.cpu_per_gb": ratio_at_least(1) for figure in DOWNLOADS},
     **{f"metadata.{op}.rps": ratio_at_least(10) for op in ("create", "get", "patch", "delete")},
     **{f"list.{limit}.{m}": ratio_at_least(10) for limit in (25, 1000) for m in ("p50", "rps")},
     "rss.0": at_most(120, "MiB"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,37 @@ def _transfer_figures(out: Outcome, id: str, label: str, nbytes: int, span: Span
     }
 
 
+def drop_caches() -> bool:
+    """Empty the page cache (root only), so that the next read comes from the disk."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as control:
+            control.write("3\n")
+    except OSError:
+        return False
+    return True
+
+
+async def _cold_download(
+    out: Outcome, tree: ProcessTree, id: str, label: str, downloads: list[Coroutine[Any, Any, bool]]
+) -> None:
+    """The same downloads again, from a cold page cache (the figure is left out if the
+    caches cannot be dropped here)."""
+    if not drop_caches():
+        for pending in downloads:
+            pending.close()
+        out.notes[id] = "skipped: cannot write /proc/sys/vm/drop_caches"
+        return
+    with Timer(tree) as down:
+        done = await asyncio.gather(*downloads)
+    nbytes = out.notes[id.removesuffix("_cold")]["bytes"]
+    _transfer_figures(out, id, f"{label}, cold cache", nbytes, down, all(done))
+
+
 async def transfer(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
-    """One upload of ``single_size``, then one download of it, each a single stream."""
+    """One upload of ``single_size``, then one download of it right away (the page cache
+    holds what it holds after the upload), then one from a cold page cache; each a
+    single stream."""
     out = Outcome()
     size, start = plan.single_size, start_offset(0)
     md5 = md5_of(size, start)  # before timing: it costs the client ~1.5 s per GiB
@@ -87,7 +117,11 @@ async def transfer(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcom
     _transfer_figures(out, "transfer.upload", f"upload {size_label(size)}", size, up, ok)
     with Timer(tree) as down:
         ok = ok and await client.download(image_id, size, start)
-    _transfer_figures(out, "transfer.download", f"download {size_label(size)}", size, down, ok)
+    label = f"download {size_label(size)}"
+    _transfer_figures(out, "transfer.download", label, size, down, ok)
+    if ok:
+        cold = [client.download(image_id, size, start)]
+        await _cold_download(out, tree, "transfer.download_cold", label, cold)
     await client.delete(image_id)
     return out
 
@@ -117,9 +151,11 @@ async def parallel(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcom
             done = await asyncio.gather(
                 *(client.download(i, size, s) for i, s in zip(image_ids, starts, strict=True))
             )
-    _transfer_figures(
-        out, "parallel.download", f"download {label}", n * size, down, ok and all(done)
-    )
+    ok = ok and all(done)
+    _transfer_figures(out, "parallel.download", f"download {label}", n * size, down, ok)
+    if ok:
+        cold = [client.download(i, size, s) for i, s in zip(image_ids, starts, strict=True)]
+        await _cold_download(out, tree, "parallel.download_cold", f"download {label}", cold)
     await asyncio.gather(*(client.delete(i) for i in image_ids))
     return out
 

@@ -16,9 +16,22 @@ import os
 
 from glimpse.concurrency import run_blocking
 
+# how far ahead of the socket the disk is asked to read: the parts of a file not in the
+# page cache then arrive in large reads at once, not in the kernel's small read-ahead steps
+READ_AHEAD = 16 << 20
 
-def _send_burst(sock: int, fd: int, offset: int, count: int) -> int:
+
+class _Ahead:
+    def __init__(self) -> None:
+        self.until = 0
+
+
+def _send_burst(sock: int, fd: int, offset: int, count: int, ahead: _Ahead) -> int:
     """Send until the socket would block or ``count`` bytes are sent; 0 at end of file."""
+    if offset + READ_AHEAD // 2 >= ahead.until:
+        start = max(offset, ahead.until)
+        os.posix_fadvise(fd, start, offset + READ_AHEAD - start, os.POSIX_FADV_WILLNEED)
+        ahead.until = offset + READ_AHEAD
     sent = 0
     while sent < count:
         try:
@@ -60,9 +73,10 @@ async def send_file(socket_fd: int, path: str, count: int, stall_timeout: float)
         fd = await run_blocking(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             sent = 0
+            ahead = _Ahead()
             while sent < count:
                 try:
-                    n = await run_blocking(_send_burst, sock, fd, sent, count - sent)
+                    n = await run_blocking(_send_burst, sock, fd, sent, count - sent, ahead)
                 except OSError as exc:
                     if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
                         break

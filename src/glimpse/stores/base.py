@@ -83,5 +83,6 @@ class LocalFiles(Protocol):
     are (``sendfile``) instead of reading them through Python."""
 
     async def local_file(self, location: str) -> tuple[str, int] | None:
-        """The path of the data at ``location`` and its size; None if there is none."""
+        """The path of the data at ``location`` and its size; None if there is none, or
+        if it is better read through :meth:`Store.read` (e.g. not in the page cache)."""
         ...

@@ -256,13 +256,24 @@ class FileStore:
         except OSError as exc:
             raise StoreUnavailable(f"Image store could not read: {exc.strerror}") from exc
 
+    def _cached_file(self, path: Path) -> tuple[str, int] | None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            cached = cached_fraction(fd, 0, size)
+        finally:
+            os.close(fd)
+        if cached is not None and cached < 0.5:
+            return None  # mostly on the disk: direct reads, many in flight, are faster
+        return str(path), size
+
     async def local_file(self, location: str) -> tuple[str, int] | None:
+        """The file, when the page cache holds (most of) it."""
         path = self._path(location)
         try:
-            found = await run_blocking(path.stat)
+            return await run_blocking(self._cached_file, path)
         except OSError:
             return None  # read() says what is wrong
-        return str(path), found.st_size
 
     async def modified(self, location: str) -> float:
         path = self._path(location)

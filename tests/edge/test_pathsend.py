@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"GLIMPSE_HTTP_BODY_TIMEOUT_SECONDS": "1.5"}
+    # uploads through the page cache: downloads find the files there, and send them
+    env = {"GLIMPSE_HTTP_BODY_TIMEOUT_SECONDS": "1.5", "GLIMPSE_FILE_STORE_DIRECT_IO": "false"}
     with ServerProcess(tmp_path_factory.mktemp("pathsend"), env=env) as running:
         yield running
 

@@ -83,8 +83,25 @@ def _after_marker(sort: list[tuple[str, str]], marker: Image) -> ColumnElement[b
             beyond = col.is_not(None) if value is None else col > value
             same = col.is_(None) if value is None else col == value
         else:
-            beyond = false() if value is None else or_(col < value, col.is_(None))
+            beyond = (
+                false()
+                if value is None
+                else col < value
+                if not col.nullable
+                else or_(col < value, col.is_(None))
+            )
             same = col.is_(None) if value is None else col == value
         clauses.append(and_(*equal_so_far, beyond))
         equal_so_far.append(same)
-    return or_(*clauses) if clauses else not_(true())
+    if not clauses:
+        return not_(true())
+    # the same rows, with a bound on the first key an index can seek to (the OR above
+    # only filters): ascending, everything after a value is at or above it; descending,
+    # at or below it when the key is never NULL
+    key, direction = sort[0]
+    col, value = images.c[key], getattr(marker, key)
+    if value is not None and direction == "asc":
+        return and_(col >= value, or_(*clauses))
+    if value is not None and not col.nullable:
+        return and_(col <= value, or_(*clauses))
+    return or_(*clauses)

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from glimpse import metrics
+from glimpse import logs, metrics
 from glimpse.api.bodies import CONTEXT_KEY
 from glimpse.api.discovery import DiscoveryApi
 from glimpse.api.errors import HeaderTooLarge, error_response, render_error, status_of
@@ -76,6 +76,7 @@ from glimpse.tasks.service import TaskService
 from glimpse.tasks.worker import Worker
 
 log = logging.getLogger("glimpse")
+access_log = logging.getLogger("glimpse.access")
 
 # paths the front door answers itself, each its own metric label
 _OWN_ROUTES = frozenset({"/healthcheck", "/metrics", "/", "/versions"})
@@ -275,14 +276,60 @@ class Glimpse:
         elif not request_id.startswith("req-"):
             request_id = f"req-{request_id}"
         id_header = (b"x-openstack-request-id", request_id.encode("latin-1"))
-        started = False
+        status = 0
+        sent = 0
+        began = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status, sent
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), id_header]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
+
+        try:
+            await self._handle(scope, receive, send_with_id, headers, request_id, too_long)
+        finally:
+            if self.settings.access_log:
+                self._access_line(scope, request_id, status, sent, time.perf_counter() - began)
+
+    def _access_line(
+        self, scope: Scope, request_id: str, status: int, sent: int, seconds: float
+    ) -> None:
+        context: RequestContext | None = scope.get(CONTEXT_KEY)
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope["path"] + (f"?{query}" if query else "")
+        client = scope.get("client")
+        fields = {
+            "request_id": request_id,
+            "user_id": context.user_id if context else None,
+            "project_id": context.project_id if context else None,
+            "client": client[0] if client else None,
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "bytes": sent,
+            "duration_ms": round(seconds * 1000, 1),
+        }
+        access_log.info(
+            '%s %s %s %s "%s %s" %s %s %.1fms',
+            request_id, fields["user_id"] or "-", fields["project_id"] or "-",
+            fields["client"] or "-", scope["method"], path, status or "-", sent,
+            seconds * 1000, extra={logs.FIELDS: fields},
+        )  # fmt: skip
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send_with_id: Send, headers: Headers,
+        request_id: str, too_long: bool,
+    ) -> None:  # fmt: skip
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_id(message)
 
         try:
             if too_long:
@@ -290,16 +337,16 @@ class Glimpse:
                     "x-openstack-request-id is longer than "
                     f"{self.settings.max_request_id_length} characters."
                 )
-            response = await self._respond(scope, receive, send_with_id, headers, request_id)
+            response = await self._respond(scope, receive, watch, headers, request_id)
             if response is not None:
-                await response(scope, receive, send_with_id)
+                await response(scope, receive, watch)
         except GlimpseError as exc:
             if started:
                 raise
             status_code = status_of(exc)[0]
             if status_code >= 500:
                 log.warning("%s %s: %s", request_id, status_code, exc.message)
-            await error_response(exc, headers.get("accept"))(scope, receive, send_with_id)
+            await error_response(exc, headers.get("accept"))(scope, receive, watch)
         except ClientDisconnect:
             # the client left mid-request; whatever it started was undone on the way out
             log.info("%s client disconnected", request_id)
@@ -312,7 +359,7 @@ class Glimpse:
                 "The server has either erred or is incapable of performing the requested "
                 "operation.", headers.get("accept"), {},
             )  # fmt: skip
-            await response(scope, receive, send_with_id)
+            await response(scope, receive, watch)
 
     async def _respond(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, request_id: str
@@ -339,6 +386,7 @@ class Glimpse:
                 multi_store=self.settings.multi_store,
             )
         context = await self._who_is_asking(headers, request_id)
+        scope[CONTEXT_KEY] = context  # for the access log too
         if scope["method"] == "OPTIONS":
             return Response(status_code=200)  # as Glance: any path, an empty 200
         if routed == "/v2":  # a bare version prefix goes to its root, as in Glance
@@ -445,4 +493,7 @@ class Glimpse:
 
 
 def create_app(settings: Settings | None = None) -> Glimpse:
-    return Glimpse(settings or Settings())
+    settings = settings or Settings()
+    if not logging.getLogger().handlers:  # a worker process of `glimpse serve --workers N`
+        logs.configure(settings.log_level, settings.log_format)
+    return Glimpse(settings)

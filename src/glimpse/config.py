@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     workers: int = 1
     public_endpoint: str | None = None
     log_level: str = "info"
+    # "text", or "json": one JSON object per line (for log collectors)
+    log_format: Literal["text", "json"] = "text"
+    # one line per request: time, request id, user, project, method, path, status,
+    # bytes sent, duration
+    access_log: bool = True
 
     # --- where state lives
     data_dir: Path = Field(default_factory=default_data_dir)

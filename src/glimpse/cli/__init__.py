@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from glimpse import logs
 from glimpse.cli.identity import add_identity_commands, first_start
 from glimpse.cli.images import add_image_commands
 from glimpse.cli.metadefs import add_metadefs_commands
@@ -25,7 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "config", None):
         os.environ["GLIMPSE_CONFIG"] = args.config
     # Options given on the command line travel to worker processes as GLIMPSE_* vars.
-    for name in ("host", "port", "workers", "data_dir"):
+    for name in ("host", "port", "workers", "data_dir", "access_log"):
         value = getattr(args, name, None)
         if value is not None:
             os.environ[f"GLIMPSE_{name.upper()}"] = str(value)
@@ -115,9 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except STARTUP_ERRORS as exc:
         print(f"glimpse: cannot start: {startup_problem(exc)}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     log = logging.getLogger("glimpse")
     url = settings.resolved_database_url
     try:
@@ -152,7 +151,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=EdgeProtocol,  # uvicorn's httptools protocol with glimpse's limits
         timeout_keep_alive=settings.http_keepalive_timeout_seconds,
-        access_log=args.access_log,
+        access_log=False,  # glimpse writes its own (settings.access_log)
+        log_config=None,  # uvicorn's lines go through glimpse's format
         log_level=settings.log_level.lower(),
         lifespan="on",
         server_header=False,
@@ -191,9 +191,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except (ValidationError, ConfigurationError) as exc:
         print(f"glimpse: cannot start: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     settings.make_data_dir()
     try:
         migrate.prepare(settings.resolved_database_url)
@@ -239,7 +237,12 @@ def parser() -> argparse.ArgumentParser:
         help="where the embedded database, image files and keys live, made 0700 "
         f"(default: {default_data_dir()})",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one log line per request (default: on)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run task workers (imports) without the API")

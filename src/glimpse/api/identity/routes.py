@@ -7,6 +7,7 @@ token check: each route checks the caller it needs. Errors are Keystone's
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -44,6 +45,18 @@ def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None =
         headers={"Vary": "X-Auth-Token", **(headers or {})},
         media_type="application/json",
     )
+
+
+log = logging.getLogger("glimpse.identity")
+
+
+def _claimed_user(body: Any) -> str | None:
+    """The user name (or id) a token request names, if it names one."""
+    try:
+        user = body["auth"]["identity"]["password"]["user"]
+        return str(user.get("name") or user.get("id"))
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 class IdentityApi:
@@ -148,7 +161,15 @@ class IdentityApi:
             body = await json_body(request)
         except InvalidInput:
             raise InvalidInput("Expecting to find valid JSON in request body.") from None
-        validated = await self.identity.authenticate(parse_auth_request(body))
+        try:
+            validated = await self.identity.authenticate(parse_auth_request(body))
+        except NotAuthenticated:
+            client = request.client
+            # who tried and from where; never what they offered
+            log.warning(
+                "failed login: user %r from %s", _claimed_user(body), client.host if client else "?"
+            )
+            raise
         entries = None
         if "nocatalog" not in request.query_params:
             entries = catalog(self._base_url(request), self.settings.identity_region)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from glimpse.db.tables import image_properties, image_tags, images
 from glimpse.images import visibility
@@ -24,7 +35,6 @@ def statement(
         images.c.deleted == false(),
         images.c.status.not_in(UNLISTED),
         images.c.os_hidden == (true() if query.os_hidden else false()),
-        visibility.listable(query, viewer),
     ]
     for column, accepted in query.values.items():
         col = images.c[column]
@@ -63,12 +73,35 @@ def statement(
     if marker is not None:
         conditions.append(_after_marker(query.sort, marker))
 
+    if viewer.is_admin:
+        parts = [visibility.listable(query, viewer)]
+    else:
+        parts = visibility.listable_parts(query, viewer)
+    pages = [
+        select(*columns)
+        .where(*conditions, part)
+        .order_by(*_order(query, images.c))
+        .limit(query.limit)
+        for part in parts
+    ]
+    if len(pages) == 1:
+        return pages[0]
+    # each part's first page from its own index, then the best of them
+    merged = union_all(*(select(page.subquery()) for page in pages)).subquery("merged")
+    return (
+        select(*(merged.c[column.name] for column in columns))
+        .order_by(*_order(query, merged.c))
+        .limit(query.limit)
+    )
+
+
+def _order(query: ImageQuery, source: Any) -> list[ColumnElement[Any]]:
     order = []
     for key, direction in query.sort:
-        col = images.c[key]
+        col = source[key]
         # NULL sorts as the smallest value on every database
         order.append(col.asc().nulls_first() if direction == "asc" else col.desc().nulls_last())
-    return select(*columns).where(*conditions).order_by(*order).limit(query.limit)
+    return order
 
 
 def _after_marker(sort: list[tuple[str, str]], marker: Image) -> ColumnElement[bool]:

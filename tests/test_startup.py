@@ -184,3 +184,26 @@ def test_serve_help_describes_every_option() -> None:
     for option in ("--config", "--host", "--port", "--workers", "--data-dir", "--access-log"):
         assert option in done.stdout
     assert done.stdout.count("default:") >= 5
+
+
+def test_clouds_yaml_follows_the_endpoint(tmp_path: Path) -> None:
+    from tests.support.server import ServerProcess
+
+    data = tmp_path / "data"
+    data.mkdir()
+    urls = []
+    for _ in range(2):  # a new free port each time
+        server = ServerProcess(data, env={"GLIMPSE_AUTH_MODE": "builtin"})
+        server.start()
+        server.stop()
+        assert f"auth_url: {server.url}/identity/v3\n" in (data / "clouds.yaml").read_text()
+        urls.append(server.url)
+    assert urls[0] != urls[1]
+    printed = subprocess.run(
+        [sys.executable, "-m", "glimpse", "clouds-yaml"],
+        env={**os.environ, "GLIMPSE_DATA_DIR": str(data), "GLIMPSE_PORT": "9555"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "auth_url: http://127.0.0.1:9555/identity/v3" in printed.stdout
+    password = (data / "admin-password").read_text().strip()
+    assert f'password: "{password}"' in printed.stdout

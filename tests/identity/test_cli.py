@@ -59,10 +59,13 @@ async def test_create_user_and_project_then_grant(node: Node, glimpse: Any) -> N
     projects = glimpse("project", "list").stdout
     assert project_id in projects and "gamma" in projects
     roles = [line.split() for line in glimpse("role", "list").stdout.splitlines()]
-    assert ["member", "carol", "gamma"] in roles
-    assert ["service", "-", "-"] in roles  # a role nobody holds still shows
+    assert roles[0] == ["ID", "NAME"]
+    assert {"admin", "member", "reader", "service"} <= {row[1] for row in roles[1:]}
+    held = [line.split() for line in glimpse("role", "assignments").stdout.splitlines()]
+    assert ["member", "carol", "gamma"] in held
     assert [
-        line.split() for line in glimpse("role", "list", "--user", "carol").stdout.splitlines()
+        line.split()
+        for line in glimpse("role", "assignments", "--user", "carol").stdout.splitlines()
     ] == [
         ["ROLE", "USER", "PROJECT"],
         ["member", "carol", "gamma"],

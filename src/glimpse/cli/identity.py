@@ -20,7 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from glimpse.config import ConfigurationError, Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError
-from glimpse.identity.bootstrap import CLOUD_NAME, bootstrap_admin, save_credentials
+from glimpse.identity.bootstrap import (
+    CLOUD_NAME,
+    bootstrap_admin,
+    clouds_yaml,
+    save_credentials,
+)
 from glimpse.identity.directory import Directory
 from glimpse.identity.passwords import Passwords
 
@@ -51,9 +56,10 @@ def first_start(settings: Settings, log: logging.Logger) -> None:
     except DBAPIError as exc:
         log.error("cannot prepare the built-in identity (run 'glimpse db upgrade'?): %s", exc)
         raise SystemExit(2) from exc
-    if password is None:
-        return
     auth_url = f"{settings.public_url()}/identity/v3"
+    if password is None:
+        follow_endpoint(settings, auth_url, log)
+        return
     saved = save_credentials(settings, auth_url, password)
     log.warning(
         "built-in identity, first start: created project 'admin' and user 'admin' (role "
@@ -65,6 +71,30 @@ def first_start(settings: Settings, log: logging.Logger) -> None:
         saved.clouds_file,
         CLOUD_NAME,
     )
+
+
+def follow_endpoint(settings: Settings, auth_url: str, log: logging.Logger) -> None:
+    """A clouds.yaml of an earlier first start, made to name this start's endpoint (a
+    new port, a new public_endpoint), so that it keeps working as it is."""
+    clouds = settings.data_dir / "clouds.yaml"
+    password_file = settings.data_dir / "admin-password"
+    if not (clouds.is_file() and password_file.is_file()):
+        return
+    if f"auth_url: {auth_url}\n" in clouds.read_text():
+        return
+    password = password_file.read_text().strip()
+    save_credentials(settings, auth_url, password)
+    log.info("%s now names %s", clouds, auth_url)
+
+
+def cmd_clouds_yaml(settings_of: SettingsOf, args: argparse.Namespace) -> int:
+    """Print a clouds.yaml for the built-in identity at this configuration's endpoint."""
+    settings = settings_of(args)
+    auth_url = f"{settings.public_url()}/identity/v3"
+    password_file = settings.data_dir / "admin-password"
+    password = password_file.read_text().strip() if password_file.is_file() else None
+    print(clouds_yaml(auth_url, password, settings.identity_region), end="")
+    return 0
 
 
 # ---------------------------------------------------------------------- running
@@ -201,18 +231,18 @@ async def _role_remove(args: argparse.Namespace, directory: Directory) -> None:
 
 
 async def _role_list(args: argparse.Namespace, directory: Directory) -> None:
+    roles = await directory.list_roles()
+    _table(("ID", "NAME"), sorted(((r.id, r.name) for r in roles), key=lambda row: row[1]))
+
+
+async def _role_assignments(args: argparse.Namespace, directory: Directory) -> None:
     assignments = await directory.list_assignments(
         user=args.user,
         project=args.project,
         user_domain=args.user_domain,
         project_domain=args.project_domain,
     )
-    rows = [(a.role.name, a.user.name, a.project.name) for a in assignments]
-    if args.user is None and args.project is None:
-        # roles nobody holds are listed too, so that every role name shows
-        held = {a.role.name for a in assignments}
-        rows += [(r.name, "-", "-") for r in await directory.list_roles() if r.name not in held]
-        rows.sort()
+    rows = sorted((a.role.name, a.user.name, a.project.name) for a in assignments)
     _table(("ROLE", "USER", "PROJECT"), rows)
 
 
@@ -248,6 +278,11 @@ def add_identity_commands(
         parser = sub.add_parser(name, help=f"built-in identity: {doc}")
         return parser.add_subparsers(dest=f"{name}_command", required=True)
 
+    clouds = sub.add_parser(
+        "clouds-yaml", help="built-in identity: print a clouds.yaml for this endpoint"
+    )
+    clouds.set_defaults(func=partial(cmd_clouds_yaml, settings_of))
+
     users = group("user", "users")
     create = named(command(users, "create", _user_create, "create a user"), "user")
     with_password(create)
@@ -277,7 +312,8 @@ def add_identity_commands(
         change.add_argument("--project", required=True, help="project name or id")
         change.add_argument("--user-domain", help="the user's domain (default: Default)")
         change.add_argument("--project-domain", help="the project's domain (default: Default)")
-    listing = command(roles, "list", _role_list, "list roles and who holds them where")
+    command(roles, "list", _role_list, "list roles")
+    listing = command(roles, "assignments", _role_assignments, "list who holds which role where")
     for option in ("--user", "--project", "--user-domain", "--project-domain"):
         listing.add_argument(option)
     command(roles, "create", _role_create, "create a role").add_argument("name")

@@ -196,12 +196,33 @@ def seed(url: str, size: int, seed_value: int = 12) -> Catalogue:
         conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+    return _catalogue(dsn, size, projects, member_of_shared, name_of_one)
+
+
+def _catalogue(
+    dsn: str, size: int, projects: list[str], member_of_shared: str, name_of_one: str
+) -> Catalogue:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         deep = conn.execute(
             "SELECT id FROM images WHERE NOT deleted ORDER BY created_at DESC, id DESC "
             "OFFSET %s LIMIT 1",
             (int(size * 0.9 * 0.94),),
         ).fetchone()
     return Catalogue(size, projects, member_of_shared, name_of_one, deep[0] if deep else "")
+
+
+def reuse(url: str, size: int) -> Catalogue | None:
+    """The catalogue ``seed`` left, if the database holds exactly ``size`` images."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            found = conn.execute("SELECT count(*), max(name) FROM images").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+    if found is None or found[0] != size:
+        return None
+    projects = _projects(size)
+    return _catalogue(dsn, size, projects, projects[1], str(found[1]))
 
 
 # ------------------------------------------------------------------- the shapes
@@ -318,6 +339,9 @@ def main() -> None:
         "--url", default="postgresql://postgres@127.0.0.1:5432/glimpse_listing_bench"
     )
     parser.add_argument("--sizes", default="2000,100000,1000000")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep a database already seeded with that size"
+    )
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("bench/results/listing-scale.json"))
     args = parser.parse_args()
@@ -325,7 +349,8 @@ def main() -> None:
     report: dict[str, dict[str, dict[str, object]]] = {}
     for size in (int(s) for s in args.sizes.split(",")):
         started = time.monotonic()
-        catalogue = seed(args.url, size)
+        catalogue = reuse(args.url, size) if args.reuse else None
+        catalogue = catalogue or seed(args.url, size)
         print(f"seeded {size:,} images in {time.monotonic() - started:.0f} s", flush=True)
         report[str(size)] = time_shapes(args.url, catalogue, args.repeat)
     _print(report)

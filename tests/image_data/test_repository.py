@@ -158,10 +158,13 @@ async def test_concurrent_claimers_on_postgresql_never_share_a_lease(
     """Two nodes' housekeeping, both in open transactions: the second skips the leases
     the first has claimed (and does not wait for them)."""
     made = await saving(uploads, 6)
-    now = utcnow()
+    # expired only for this test's claimers: the leases run out an hour from now and
+    # "now" is two hours ahead, so that no running server's housekeeping on this
+    # database (the session's server process) reaps them first
+    now = utcnow() + timedelta(hours=2)
     expired = [lease_of(image) for image in made]
     for lease in expired:
-        await take(uploads, lease, now - timedelta(seconds=5))
+        await take(uploads, lease, now - timedelta(hours=1))
 
     first_db, second_db = Database(database_url), Database(database_url)
     try:

@@ -79,8 +79,19 @@ def _measure_pool(engine: Engine) -> None:
     """Count the connections checked out of ``engine``'s pool (Prometheus metrics)."""
     if not metrics.enabled():
         return
-    event.listen(engine, "checkout", lambda *_: metrics.connection_checked_out(1))
-    event.listen(engine, "checkin", lambda *_: metrics.connection_checked_out(-1))
+
+    def checked_out(_: Any, record: Any, __: Any) -> None:
+        record.info["glimpse_counted"] = True
+        metrics.connection_checked_out(1)
+
+    def checked_in(_: Any, record: Any) -> None:
+        # only what was counted out: a pool also checks in connections it invalidated
+        # or that were checked out before the count began
+        if record.info.pop("glimpse_counted", False):
+            metrics.connection_checked_out(-1)
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "checkin", checked_in)
 
 
 def _sqlite_transactions(engine: Engine) -> None:

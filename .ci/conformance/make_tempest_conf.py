@@ -3,8 +3,8 @@ conformance harness).
 
 Identity is the test Keystone; the image service is found through Keystone's catalog
 (type 'image'), which scripts/conformance points at glimpse. Every other service is
-disabled. Image feature flags default to what glimpse offers today (no interoperable
-import, no location APIs, no http store, no cache API, one store) and can be changed
+disabled. Image feature flags default to what glimpse offers today (interoperable
+import, several stores with weights; no location APIs, no http store, no cache API) and can be changed
 with environment variables or an override ini file whose sections/keys replace the
 generated ones.
 
@@ -102,12 +102,12 @@ def main():
             },
             "image-feature-enabled": {
                 "api_v2": "true",
-                "import_image": flag("IMAGE_IMPORT", "false"),
+                "import_image": flag("IMAGE_IMPORT", "true"),
                 "os_glance_reserved": "true",
                 "manage_locations": flag("IMAGE_MANAGE_LOCATIONS", "false"),
                 "http_store_enabled": flag("IMAGE_HTTP_STORE", "false"),
                 "do_secure_hash": flag("IMAGE_DO_SECURE_HASH", "true"),
-                "store_weight_enabled": flag("IMAGE_STORE_WEIGHT", "false"),
+                "store_weight_enabled": flag("IMAGE_STORE_WEIGHT", "true"),
                 "image_conversion": flag("IMAGE_CONVERSION", "false"),
                 # 'false' lets ListUserImagesTest (13 of the 20 interop tests)
                 # run; it uploads arbitrary bytes, which stays valid against a

@@ -443,6 +443,8 @@ class Glimpse:
             self._verifying = asyncio.create_task(self._verify())
 
     async def shutdown(self) -> None:
+        # the worker stops on a flag: a cancellation alone can be lost in a race
+        self.worker.stop()
         for task in (self._working, self._housekeeping, self._scrubbing, self._verifying):
             if task is not None:
                 task.cancel()

@@ -129,27 +129,27 @@ class TaskRepository:
         status: TaskStatus,
         *,
         result: dict[str, Any] | None,
-        message: str,
+        message: str | None,
         expires_at: datetime,
         node: str | None,
     ) -> bool:
-        """Record the outcome, if ``node`` still holds the task (None: whoever does)."""
+        """Record the outcome, if ``node`` still holds the task (None: whoever does);
+        ``message`` None keeps the last progress message (as Glance does on success)."""
         query = update(tasks).where(
             tasks.c.id == task.id, tasks.c.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING])
         )
         if node is not None:
             query = query.where(tasks.c.node == node)
-        now = utcnow()
-        done = self.conn.execute(
-            query.values(
-                status=status,
-                result=orjson.dumps(result).decode() if result is not None else None,
-                message=message,
-                lease_until=None,
-                expires_at=expires_at,
-                updated_at=now,
-            )
-        )
+        values: dict[str, Any] = {
+            "status": status,
+            "result": orjson.dumps(result).decode() if result is not None else None,
+            "lease_until": None,
+            "expires_at": expires_at,
+            "updated_at": utcnow(),
+        }
+        if message is not None:
+            values["message"] = message
+        done = self.conn.execute(query.values(values))
         return done.rowcount == 1
 
     def expire(self, now: datetime) -> int:

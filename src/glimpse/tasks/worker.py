@@ -77,13 +77,20 @@ class Worker:
         self.time_to_live = time_to_live
         self.node = node or node_name()
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """A task was just queued on this node: look now instead of at the next poll."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the current task's step and stop (a cancellation alone can be lost in
+        a race with a timeout; this flag cannot)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 worked = await self.run_once()
             except asyncio.CancelledError:
@@ -91,7 +98,7 @@ class Worker:
             except Exception:
                 log.exception("worker: claiming or running a task failed; retrying")
                 worked = False
-            if not worked:
+            if not worked and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 self._wake.clear()
@@ -136,9 +143,10 @@ class Worker:
             return
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        await self._finish(task, TaskStatus.SUCCESS, result, "")
+            # wait for the keeper without swallowing a cancellation of this task (the
+            # worker being stopped) the way awaiting it under suppress() would
+            await asyncio.wait([keeper])
+        await self._finish(task, TaskStatus.SUCCESS, result, None)
 
     async def _keep_lease(self, task: Task, progress: Progress, job: asyncio.Task[Any]) -> bool:
         interval = self.lease.total_seconds() / 3
@@ -153,13 +161,17 @@ class Worker:
                 lease_until=utcnow() + self.lease,
                 progress=state,
             )
-            kept = await self.tasks.write(renew)
+            try:
+                kept = await self.tasks.write(renew)
+            except Exception:
+                log.warning("task %s: could not renew its lease", task.id, exc_info=True)
+                continue
             if not kept:
                 job.cancel()
                 return False
 
     async def _finish(
-        self, task: Task, status: TaskStatus, result: dict[str, Any] | None, message: str
+        self, task: Task, status: TaskStatus, result: dict[str, Any] | None, message: str | None
     ) -> None:
         expires_at = utcnow() + self.time_to_live
 

@@ -4,8 +4,8 @@ conformance harness).
 Identity is the test Keystone; the image service is found through Keystone's catalog
 (type 'image'), which scripts/conformance points at glimpse. Every other service is
 disabled. Image feature flags default to what glimpse offers today (interoperable
-import, several stores with weights; no location APIs, no http store, no cache API) and can be changed
-with environment variables or an override ini file whose sections/keys replace the
+import, several stores with weights; no location APIs, no http store, no cache API) and
+can be changed with environment variables or an override ini file whose sections/keys replace the
 generated ones.
 
 usage: make_tempest_conf.py OUT --admin-password-file F --auth-url URL

@@ -391,3 +391,62 @@ async def test_rules_are_overridden_in_policy_yaml(make_client: Any, tmp_path: P
     assert r.status_code == 201  # members write now
     # and nobody reads a namespace any more: invisible, so 404
     assert (await client.get(f"{NS}/mine", headers=member)).status_code == 404
+
+
+async def test_every_missing_and_taken_name(client: httpx.AsyncClient) -> None:
+    await _create(client, FULL)
+    base = f"{NS}/ns1"
+    prop = {"name": "p2", "title": "P2", "type": "string"}
+    assert (await client.post(f"{base}/properties", json=prop, headers=ADMIN)).status_code == 201
+    for method, path, body, status in (
+        ("PUT", "/properties/nope", {"name": "x", "title": "X", "type": "string"}, 404),
+        ("PUT", "/properties/p2", {"name": "p1", "title": "X", "type": "string"}, 409),
+        ("PUT", "/objects/nope", {"name": "x"}, 404),
+        ("DELETE", "/objects/nope", None, 403),  # protected first, as Glance
+        ("GET", "/objects/nope", None, 404),
+        ("PUT", "/tags/nope", {"name": "x"}, 404),
+        ("GET", "/tags/nope", None, 404),
+    ):
+        r = await client.request(method, f"{base}{path}", json=body, headers=ADMIN)
+        assert r.status_code == status, (method, path, r.text)
+    await client.post(f"{base}/objects", json={"name": "o2"}, headers=ADMIN)
+    r = await client.put(f"{base}/objects/o2", json={"name": "o1"}, headers=ADMIN)
+    assert r.status_code == 409
+    r = await client.post(
+        f"{base}/tags",
+        json={"tags": [{"name": "t1"}]},
+        headers={**ADMIN, "X-Openstack-Append": "true"},
+    )
+    assert r.status_code == 409 and "A metadata tag with name=t1 already exists" in r.text
+    # an object shown for a resource type gets that association's prefix
+    r = await client.get(
+        f"{base}/objects/o1", params={"resource_type": "OS::Glance::Image"}, headers=ADMIN
+    )
+    assert list(r.json()["properties"]) == ["hw_x"]
+    # unprotected: missing names inside are 404 on delete
+    await client.put(f"{base}", json={"namespace": "ns1", "protected": False}, headers=ADMIN)
+    for path in ("/objects/nope", "/tags/nope", "/properties/nope"):
+        assert (await client.delete(f"{base}{path}", headers=ADMIN)).status_code == 404
+
+
+async def test_racing_creators_of_one_name_get_one_201_and_409s(
+    client: httpx.AsyncClient,
+) -> None:
+    """Nodes creating the same names at once: the database's unique names decide, and
+    the losers get Glance's 409, never a 500."""
+    import asyncio
+
+    async def create(name: str) -> int:
+        r = await client.post(NS, json={"namespace": name}, headers=ADMIN)
+        return r.status_code
+
+    for round_ in range(3):
+        codes = await asyncio.gather(*(create(f"race-{round_}") for _ in range(8)))
+        assert sorted(codes) == [201] + [409] * 7
+    await _create(client, {"namespace": "ns"})
+
+    async def add_tag(name: str) -> int:
+        return (await client.post(f"{NS}/ns/tags/{name}", headers=ADMIN)).status_code
+
+    codes = await asyncio.gather(*(add_tag("same") for _ in range(8)))
+    assert sorted(codes) == [201] + [409] * 7

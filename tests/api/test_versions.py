@@ -167,3 +167,11 @@ async def test_import_info_lists_no_methods(client: httpx.AsyncClient) -> None:
     assert body == {
         "import-methods": {"description": "Import methods available.", "type": "array", "value": []}
     }
+
+
+async def test_the_version_may_be_asked_for_in_accept(client: httpx.AsyncClient) -> None:
+    # as Glance's version negotiation: a path without a version, the version in Accept
+    wanted = {"Accept": "application/vnd.openstack.images-v2"}
+    assert (await client.get("/images", headers=wanted)).status_code == 200
+    unknown = {"Accept": "application/vnd.openstack.images-v9"}
+    assert (await client.get("/images", headers=unknown)).status_code == 300

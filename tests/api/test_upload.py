@@ -345,6 +345,7 @@ async def test_unwritable_store_is_503(
     image = await create(client)
     response = await upload(client, image["id"], b"data")
     assert response.status_code == 503
+    assert "Insufficient permissions on image storage media" in response.text  # Glance's words
     await assert_reset(client, image["id"], stored)
 
 

@@ -34,7 +34,7 @@ def _store_error(exc: OSError, action: str) -> GlimpseError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull(f"Image storage media is full: {exc.strerror}")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return StoreUnavailable(f"Permission to write image storage media denied: {exc.strerror}")
+        return StoreUnavailable(f"Insufficient permissions on image storage media: {exc.strerror}")
     return StoreUnavailable(f"Image store could not {action}: {exc.strerror}")
 
 

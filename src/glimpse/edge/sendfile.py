@@ -3,8 +3,9 @@ the page cache (or the disk) to the socket; they never pass through Python.
 
 The socket is the connection's own, duplicated so that the event loop closing its
 descriptor (the client went away) cannot let another connection reuse the number
-while a send is in flight. Each ``sendfile`` burst runs on a data thread (a cold file
-blocks on the disk); between bursts the event loop waits for the socket to drain.
+while a send is in flight. What the page cache holds is sent from the event loop, the
+rest from a data thread (reading the disk blocks); between bursts the event loop waits
+for the socket to drain.
 """
 
 from __future__ import annotations
@@ -15,35 +16,44 @@ import errno
 import os
 
 from glimpse.concurrency import run_blocking
+from glimpse.stores.page_cache import cached_fraction
 
 # how far ahead of the socket the disk is asked to read: the parts of a file not in the
 # page cache then arrive in large reads at once, not in the kernel's small read-ahead steps
 READ_AHEAD = 16 << 20
+# the most sent from the page cache on the event loop at once (~1 ms of copying)
+LOOP_BURST = 2 << 20
 
 
 class _Ahead:
     def __init__(self) -> None:
         self.until = 0
 
+    def advise(self, fd: int, offset: int) -> None:
+        if offset + READ_AHEAD // 2 >= self.until:
+            start = max(offset, self.until)
+            os.posix_fadvise(fd, start, offset + READ_AHEAD - start, os.POSIX_FADV_WILLNEED)
+            self.until = offset + READ_AHEAD
 
-def _send_burst(sock: int, fd: int, offset: int, count: int, ahead: _Ahead) -> int:
-    """Send until the socket would block or ``count`` bytes are sent; 0 at end of file."""
-    if offset + READ_AHEAD // 2 >= ahead.until:
-        start = max(offset, ahead.until)
-        os.posix_fadvise(fd, start, offset + READ_AHEAD - start, os.POSIX_FADV_WILLNEED)
-        ahead.until = offset + READ_AHEAD
+
+def _send_burst(sock: int, fd: int, offset: int, count: int) -> tuple[int, bool]:
+    """Send until the socket would block or ``count`` bytes are sent: (bytes sent,
+    whether the socket is full); (0, False) at the end of the file."""
     sent = 0
     while sent < count:
         try:
             n = os.sendfile(sock, fd, offset + sent, count - sent)
         except BlockingIOError:
-            if sent == 0:
-                return -1
-            break
+            return sent, True
         if n == 0:
-            return sent
+            break
         sent += n
-    return sent
+    return sent, False
+
+
+def _send_from_disk(sock: int, fd: int, offset: int, count: int, ahead: _Ahead) -> tuple[int, bool]:
+    ahead.advise(fd, offset)
+    return _send_burst(sock, fd, offset, count)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, sock: int, timeout: float) -> bool:
@@ -65,7 +75,11 @@ async def _writable(loop: asyncio.AbstractEventLoop, sock: int, timeout: float) 
 
 async def send_file(socket_fd: int, path: str, count: int, stall_timeout: float) -> int:
     """Send the first ``count`` bytes of ``path``; the number sent (fewer: the file was
-    shorter, the client went away, or it read nothing for ``stall_timeout`` seconds)."""
+    shorter, the client went away, or it read nothing for ``stall_timeout`` seconds).
+
+    What the page cache holds is sent from the event loop itself (a copy in the kernel,
+    no thread to hand over to); what it does not is sent from a data thread, which may
+    wait for the disk."""
     loop = asyncio.get_running_loop()
     sock = os.dup(socket_fd)
     try:
@@ -75,18 +89,26 @@ async def send_file(socket_fd: int, path: str, count: int, stall_timeout: float)
             sent = 0
             ahead = _Ahead()
             while sent < count:
+                burst = min(count - sent, LOOP_BURST)
                 try:
-                    n = await run_blocking(_send_burst, sock, fd, sent, count - sent, ahead)
+                    if cached_fraction(fd, sent, burst) == 1.0:
+                        n, full = _send_burst(sock, fd, sent, burst)
+                    else:
+                        n, full = await run_blocking(
+                            _send_from_disk, sock, fd, sent, count - sent, ahead
+                        )
                 except OSError as exc:
                     if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
                         break
                     raise
-                if n == 0:
-                    break
-                if n > 0:
-                    sent += n
-                if sent < count and not await _writable(loop, sock, stall_timeout):
-                    break
+                sent += n
+                if full:
+                    if not await _writable(loop, sock, stall_timeout):
+                        break
+                elif n == 0:
+                    break  # the file is shorter than it should be
+                else:
+                    await asyncio.sleep(0)  # let other connections have their turn
             return sent
         finally:
             os.close(fd)

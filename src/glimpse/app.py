@@ -45,6 +45,7 @@ from glimpse.config import Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError, NotAuthenticated, NotPermitted
 from glimpse.identity.authenticator import BuiltinAuth
+from glimpse.image_data.budget import BUDGET
 from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.staging import ImageStaging
@@ -153,6 +154,7 @@ class Glimpse:
         self.settings = settings
         if settings.metrics != "off":
             metrics.enable()
+        BUDGET.total = settings.transfer_memory_budget
         self.db = Database(settings.resolved_database_url)
         self.metrics_registry = (
             build_metrics_registry(self.db) if settings.metrics == "admin" else None

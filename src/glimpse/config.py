@@ -122,6 +122,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "task_lease_seconds": (1, 3600),
     "task_time_to_live_hours": (0, None),
     "upload_buffer_size": (4096, 256 << 20),
+    "transfer_memory_budget": (1 << 20, 64 << 30),
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -306,8 +307,12 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=4096, ge=1, le=1_000_000)
 
     # --- the upload path
-    # bytes gathered from the network before one hash/write step
+    # bytes gathered from the network before one hash/write step (the most: blocks get
+    # smaller as more transfers share transfer_memory_budget)
     upload_buffer_size: int = 8 << 20
+    # what the blocks of every transfer of one process may hold at once; more transfers
+    # wait for room rather than grow the process
+    transfer_memory_budget: int = 128 << 20
     # an upload renews its lease this often; a lease this old marks a dead upload
     upload_lease_seconds: float = 60.0
 

@@ -20,6 +20,7 @@ from typing import Any
 from glimpse.concurrency import run_blocking
 from glimpse.errors import InvalidInput, LimitExceeded
 from glimpse.image_data.blocks import BlockPair
+from glimpse.image_data.budget import BUDGET
 from glimpse.image_data.inspection import FormatCheck
 from glimpse.stores.base import StoreWriter
 
@@ -73,7 +74,24 @@ async def ingest(
     client announced (400 if the data differs); ``still_wanted``: asked before each block
     is written, raises to stop (the image was deleted meanwhile, say)."""
     digests = _Digests(hash_algo, format_check)
-    blocks = BlockPair(block_size)
+    async with BUDGET.blocks(block_size) as blocks:
+        return await _stream(
+            body, writer, blocks, digests, limit=limit, format_check=format_check,
+            declared_size=declared_size, still_wanted=still_wanted,
+        )  # fmt: skip
+
+
+async def _stream(
+    body: AsyncIterator[bytes],
+    writer: StoreWriter,
+    blocks: BlockPair,
+    digests: _Digests,
+    *,
+    limit: int,
+    format_check: FormatCheck | None,
+    declared_size: int | None,
+    still_wanted: Callable[[], None],
+) -> Ingested:
     total = 0
     in_flight: list[asyncio.Future[Any]] = []
     handed: memoryview | None = None
@@ -124,7 +142,6 @@ async def ingest(
         # the threads must be done with a block before it is unmapped
         with contextlib.suppress(BaseException):
             await settle()
-        blocks.close()
     if declared_size is not None and total != declared_size:
         raise InvalidInput(
             f"Size of uploaded data ({total}) does not match x-openstack-image-size "

@@ -1,0 +1,96 @@
+"""Memory bounded at any concurrency, measured on a real server process: many uploads
+at once stay within the transfer budget (RSS sampled from /proc), and memory goes back
+to its baseline after the burst."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import ServerProcess
+
+MiB = 1 << 20
+
+
+def rss_of(pid: int) -> int:
+    """The resident memory of ``pid`` and its children, in bytes."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(c) for c in children]
+    return found
+
+
+class Sampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_of(self.pid))
+            time.sleep(0.01)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_32_concurrent_uploads_stay_within_the_budget(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    server = ServerProcess(data, env={"GLIMPSE_TRANSFER_MEMORY_BUDGET": str(32 * MiB)})
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            ids = [
+                client.post(
+                    "/v2/images", json={"disk_format": "raw", "container_format": "bare"}
+                ).json()["id"]
+                for _ in range(32)
+            ]
+        body = os.urandom(16 * MiB)
+        baseline = rss_of(server.pid)
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as pool:
+                headers = {"Content-Type": "application/octet-stream"}
+                answers = await asyncio.gather(
+                    *(pool.put(f"/v2/images/{i}/file", content=body, headers=headers) for i in ids)
+                )
+            return [a.status_code for a in answers]
+
+        with Sampler(server.pid) as sampler:
+            codes = asyncio.run(burst())
+        assert codes == [204] * 32
+        time.sleep(1)
+        after = rss_of(server.pid)
+    finally:
+        server.stop()
+    # the blocks of 32 transfers at 8 MiB each would be 512 MiB; the budget holds 32
+    assert sampler.peak <= 200 * MiB, (baseline // MiB, sampler.peak // MiB)
+    assert sampler.peak - baseline <= 96 * MiB, (baseline // MiB, sampler.peak // MiB)
+    assert after - baseline <= 32 * MiB, (baseline // MiB, after // MiB)  # back to baseline

@@ -85,6 +85,45 @@ def test_endless_headers_are_cut_off_before_they_end(server: ServerProcess) -> N
     assert answers(server)
 
 
+def test_a_malformed_request_gets_400(server: ServerProcess) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 400 ")
+
+
+def test_an_upgrade_request_is_answered_as_plain_http(server: ServerProcess) -> None:
+    with connect(server) as sock:
+        sock.sendall(
+            b"GET /healthcheck HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\n"
+            b"Upgrade: websocket\r\n\r\n"
+        )
+        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_download_the_client_stops_reading_is_cut_off(server: ServerProcess) -> None:
+    """Uploads bypass the page cache here: the download streams through Python."""
+    image = httpx.post(
+        f"{server.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}
+    ).json()["id"]
+    size = 128 << 20
+    put = httpx.put(
+        f"{server.url}/v2/images/{image}/file",
+        content=os.urandom(1 << 20) * 128,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert put.status_code == 204
+    with connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        sock.sendall(f"GET /v2/images/{image}/file HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        time.sleep(4)  # reading nothing for longer than the body timeout
+        got = 0
+        while chunk := sock.recv(1 << 20):
+            got += len(chunk)
+    assert got < size
+    assert answers(server)
+
+
 def test_headers_sent_a_byte_at_a_time_are_timed_out(server: ServerProcess) -> None:
     with connect(server) as sock:
         request = b"GET /healthcheck HTTP/1.1\r\nHost: a\r\n\r\n"

@@ -151,6 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=EdgeProtocol,  # uvicorn's httptools protocol with glimpse's limits
         timeout_keep_alive=settings.http_keepalive_timeout_seconds,
+        ws="none",  # nothing speaks WebSocket; an upgrade is answered as plain HTTP
         access_log=False,  # glimpse writes its own (settings.access_log)
         log_config=None,  # uvicorn's lines go through glimpse's format
         log_level=settings.log_level.lower(),

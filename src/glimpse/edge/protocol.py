@@ -113,10 +113,8 @@ class EdgeProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+            # no WebSockets here (uvicorn runs with ws="none"): answered as plain HTTP
+            log.debug("answering an Upgrade request as plain HTTP")
             return
         except httptools.HttpParserError:
             if not self.transport.is_closing():  # else a limit answered already

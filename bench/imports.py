@@ -39,12 +39,6 @@ HEADERS = {
 }
 
 
-def chunks(path: Path, size: int = 1 << 20) -> Any:
-    with path.open("rb") as source:
-        while block := source.read(size):
-            yield block
-
-
 class Target:
     def __init__(self, name: str, url: str) -> None:
         self.name = name
@@ -73,11 +67,12 @@ class Target:
     def glance_direct(self, source: Path) -> float:
         image_id = self.create()
         started = time.perf_counter()
-        staged = self.http.put(
-            f"/v2/images/{image_id}/stage",
-            content=chunks(source),
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        with source.open("rb") as data:  # a file: sent with its Content-Length
+            staged = self.http.put(
+                f"/v2/images/{image_id}/stage",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
         staged.raise_for_status()
         self.http.post(
             f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}}
@@ -95,11 +90,12 @@ class Target:
 
     def copy_image(self, source: Path) -> float:
         image_id = self.create()
-        self.http.put(
-            f"/v2/images/{image_id}/file",
-            content=chunks(source),
-            headers={"Content-Type": "application/octet-stream"},
-        ).raise_for_status()
+        with source.open("rb") as data:
+            self.http.put(
+                f"/v2/images/{image_id}/file",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            ).raise_for_status()
         started = time.perf_counter()
         body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
         self.http.post(f"/v2/images/{image_id}/import", json=body).raise_for_status()
@@ -196,8 +192,13 @@ def main() -> int:
                         ("web-download", lambda t=target: t.web_download(uri)),
                         ("copy-image", lambda t=target: t.copy_image(source)),
                     ):
-                        seconds = run()
+                        try:
+                            seconds = run()
+                        except (httpx.HTTPStatusError, RuntimeError) as exc:
+                            print(f"round {round_} {target.name:8} {name:14} failed: {exc}")
+                            seconds = float("nan")
                         figures.setdefault((target.name, name), []).append(seconds)
+                        time.sleep(3)  # let the server's background work settle
                         print(f"round {round_} {target.name:8} {name:14} {seconds:7.2f} s")
                     target.delete_all()
         finally:

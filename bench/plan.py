@@ -26,6 +26,8 @@ class Plan:
     auth_lists: int  # per round and mode: GET /v2/images?limit=25
     auth_concurrency: int
     metadefs_requests: int  # workload "metadefs": requests of each of its two reads
+    burst_streams: int  # workload "burst": uploads (then downloads) at once
+    burst_size: int
 
 
 FULL = Plan(
@@ -44,6 +46,8 @@ FULL = Plan(
     auth_lists=1000,
     auth_concurrency=16,
     metadefs_requests=1000,
+    burst_streams=32,
+    burst_size=64 * MiB,
 )
 
 QUICK = Plan(
@@ -62,6 +66,8 @@ QUICK = Plan(
     auth_lists=100,
     auth_concurrency=16,
     metadefs_requests=100,
+    burst_streams=32,
+    burst_size=4 * MiB,
 )
 
 

@@ -51,6 +51,8 @@ TARGETS: dict[str, Target] = {
     "rss.1": at_most(120, "MiB"),
     "rss.growth": at_most(12, "MiB (≈ equal)"),
     **{f"metadefs.{read}.rps": ratio_at_least(10) for read in ("for_images", "largest")},
+    "burst.upload": at_most(200, "MiB"),
+    "burst.download": at_most(200, "MiB"),
 }
 
 

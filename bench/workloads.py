@@ -290,6 +290,37 @@ async def rss(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
     return out
 
 
+async def burst(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
+    """Peak resident memory while ``burst_streams`` uploads of ``burst_size`` run at
+    once, then as many downloads; and the RSS a second after, against the one before."""
+    out = Outcome()
+    n, size = plan.burst_streams, plan.burst_size
+    ids = [await client.create(image_fields(f"bench-burst-{i}")) for i in range(n)]
+    if None in ids:
+        raise RuntimeError("could not create the images")
+    image_ids = [i for i in ids if i is not None]
+    before = tree.rss_bytes()
+    label = f"{n} x {size_label(size)}"
+    with PeakRss(tree) as up:
+        ups = await asyncio.gather(
+            *(client.upload(i, size, start_offset(200 + k)) for k, i in enumerate(image_ids))
+        )
+    out.add("burst.upload", f"peak RSS, {label} uploads at once", "MiB",
+            up.peak / MiB if all(ups) else math.nan, higher=False)  # fmt: skip
+    with PeakRss(tree) as down:
+        downs = await asyncio.gather(
+            *(client.download(i, size, start_offset(200 + k)) for k, i in enumerate(image_ids))
+        )
+    out.add("burst.download", f"peak RSS, {label} downloads at once", "MiB",
+            down.peak / MiB if all(downs) else math.nan, higher=False)  # fmt: skip
+    await asyncio.sleep(1)
+    after = tree.rss_bytes()
+    out.add("burst.after", "RSS a second after the burst", "MiB", after / MiB, higher=False)
+    out.notes["burst"] = {"rss_before_mib": round(before / MiB, 1)}
+    await asyncio.gather(*(client.delete(i) for i in image_ids))
+    return out
+
+
 async def metadefs(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
     """With Glance's standard catalog loaded (``bench/__main__.py`` loads it): the
     namespaces that apply to images, and the largest namespace, 16 requests in flight."""
@@ -322,4 +353,5 @@ WORKLOADS: dict[str, Workload] = {
     "list": listing,
     "rss": rss,
     "metadefs": metadefs,
+    "burst": burst,
 }

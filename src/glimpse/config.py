@@ -312,7 +312,7 @@ class Settings(BaseSettings):
     upload_buffer_size: int = 8 << 20
     # what the blocks of every transfer of one process may hold at once; more transfers
     # wait for room rather than grow the process
-    transfer_memory_budget: int = 128 << 20
+    transfer_memory_budget: int = 64 << 20
     # an upload renews its lease this often; a lease this old marks a dead upload
     upload_lease_seconds: float = 60.0
 

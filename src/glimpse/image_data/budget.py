@@ -105,4 +105,4 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 # the process's budget; the app sets its size from the settings at start
-BUDGET = TransferBudget(128 << 20)
+BUDGET = TransferBudget(64 << 20)

@@ -45,7 +45,6 @@ from glimpse.config import Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError, NotAuthenticated, NotPermitted
 from glimpse.identity.authenticator import BuiltinAuth
-from glimpse.image_data.budget import BUDGET
 from glimpse.image_data.download import ImageDownload
 from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.staging import ImageStaging
@@ -66,6 +65,7 @@ from glimpse.images.scrubber import Scrubber
 from glimpse.images.service import ImageService
 from glimpse.imports.job import ImportJob
 from glimpse.imports.service import IMPORT_TASK, ImportService
+from glimpse.memory import BUDGET
 from glimpse.metadefs.policies import RULES as METADEF_RULES
 from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext

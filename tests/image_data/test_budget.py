@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import asyncio
 
-from glimpse.image_data.budget import MIN_BLOCK, TransferBudget
+from glimpse.memory import MIN_BLOCK, TransferBudget
 
 MiB = 1 << 20
 
 
 async def test_block_sizes_shrink_with_load_and_transfers_wait_for_room() -> None:
     budget = TransferBudget(8 * MiB)
-    assert budget.block_size(8 * MiB) == 4 * MiB  # alone: two blocks fill the budget
-    async with budget.blocks(8 * MiB) as first:
-        assert first.size == 4 * MiB and budget.used == 8 * MiB
-        assert budget.block_size(8 * MiB) == 2 * MiB  # a second would get half as much
+    assert budget.share(8 * MiB) == 4 * MiB  # alone: two blocks fill the budget
+    async with budget.transfer(8 * MiB) as first:
+        assert first == 4 * MiB and budget.used == 8 * MiB
+        assert budget.share(8 * MiB) == 2 * MiB  # a second would get half as much
         started = asyncio.Event()
         finished: list[int] = []
 
         async def second() -> None:
             started.set()
-            async with budget.blocks(8 * MiB) as pair:
-                finished.append(pair.size)
+            async with budget.transfer(8 * MiB) as size:
+                finished.append(size)
 
         task = asyncio.create_task(second())
         await started.wait()
@@ -39,9 +39,9 @@ async def test_many_transfers_share_the_budget() -> None:
 
     async def transfer() -> None:
         nonlocal peak
-        async with budget.blocks(8 * MiB) as pair:
+        async with budget.transfer(8 * MiB) as size:
             peak = max(peak, budget.used)
-            assert pair.size >= MIN_BLOCK
+            assert size >= MIN_BLOCK
             await asyncio.sleep(0.01)
 
     await asyncio.gather(*(transfer() for _ in range(64)))
@@ -51,5 +51,5 @@ async def test_many_transfers_share_the_budget() -> None:
 
 async def test_a_transfer_alone_runs_whatever_the_budget() -> None:
     budget = TransferBudget(MIN_BLOCK)  # smaller than two minimum blocks
-    async with budget.blocks(8 * MiB) as pair:
-        assert pair.size == MIN_BLOCK and budget.used == 2 * MIN_BLOCK
+    async with budget.transfer(8 * MiB) as size:
+        assert size == MIN_BLOCK and budget.used == 2 * MIN_BLOCK

@@ -20,7 +20,7 @@ from typing import Any
 from glimpse.concurrency import run_blocking
 from glimpse.errors import InvalidInput, LimitExceeded
 from glimpse.image_data.blocks import BlockPair
-from glimpse.image_data.budget import BUDGET
+from glimpse.image_data.budget import budgeted_blocks
 from glimpse.image_data.inspection import FormatCheck
 from glimpse.stores.base import StoreWriter
 
@@ -74,7 +74,7 @@ async def ingest(
     client announced (400 if the data differs); ``still_wanted``: asked before each block
     is written, raises to stop (the image was deleted meanwhile, say)."""
     digests = _Digests(hash_algo, format_check)
-    async with BUDGET.blocks(block_size) as blocks:
+    async with budgeted_blocks(block_size) as blocks:
         return await _stream(
             body, writer, blocks, digests, limit=limit, format_check=format_check,
             declared_size=declared_size, still_wanted=still_wanted,

@@ -16,13 +16,14 @@ import mmap
 import os
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from urllib.parse import unquote, urlparse
 
 from glimpse.concurrency import run_blocking, submit_blocking
 from glimpse.errors import DataMissing, GlimpseError, NotFound, StorageFull, StoreUnavailable
+from glimpse.memory import BUDGET
 from glimpse.stores.page_cache import cached_fraction
 
 READ_CHUNK = 2 << 20
@@ -143,7 +144,7 @@ class _FileReader:
         try:
             buffer = self._buffers.get_nowait()
         except Empty:
-            buffer = mmap.mmap(-1, max(span, READ_CHUNK))
+            buffer = mmap.mmap(-1, span)
             self._made.append(buffer)
         try:
             got = os.preadv(self._direct_fd, [memoryview(buffer)[:span]], position)
@@ -161,7 +162,21 @@ class _FileReader:
 
 async def _read_ahead(reader: _FileReader, offset: int, length: int | None) -> AsyncIterator[bytes]:
     """Yield the data in chunks; the next READ_AHEAD chunks are read on threads while
-    this one is sent (several reads in flight keep a disk busy on a cold read)."""
+    this one is sent (several reads in flight keep a disk busy on a cold read). Chunks
+    and their read buffers are paid for from the transfer budget: smaller when many
+    downloads run, and a download waits for room rather than grow memory."""
+    # each chunk in flight is held twice: its read buffer and the bytes sent
+    async with (
+        BUDGET.transfer(READ_CHUNK, parts=2 * READ_AHEAD) as chunk_size,
+        contextlib.aclosing(_chunks(reader, offset, length, chunk_size)) as chunks,
+    ):
+        async for chunk in chunks:
+            yield chunk
+
+
+async def _chunks(
+    reader: _FileReader, offset: int, length: int | None, chunk_size: int
+) -> AsyncGenerator[bytes, None]:
     end = offset + length if length is not None else None
     position = offset  # where the next read starts
     pending: deque[asyncio.Future[bytes]] = deque()
@@ -169,7 +184,7 @@ async def _read_ahead(reader: _FileReader, offset: int, length: int | None) -> A
     def schedule() -> None:
         nonlocal position
         while len(pending) < READ_AHEAD and (end is None or position < end):
-            size = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+            size = chunk_size if end is None else min(chunk_size, end - position)
             pending.append(submit_blocking(reader.pread, size, position))
             position += size
 

@@ -1,0 +1,101 @@
+"""One memory budget for every transfer of this process.
+
+Uploads, stages and imports hold two blocks while they stream; downloads hold the
+chunks their store reads ahead. With hundreds at once those would be hundreds of MiB.
+So they are paid for from one budget (``transfer_memory_budget``): each transfer's share
+gets smaller as more run, and a transfer that finds the budget spent waits for room
+(backpressure: its client's bytes move more slowly) instead of growing the process. A
+transfer alone may always run, so none waits forever. When the last transfer ends,
+freed heap goes back to the system: memory returns to its baseline after a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import mmap
+import threading
+from collections.abc import AsyncIterator
+
+# below this a block costs more in per-block work (thread hand-offs) than it saves
+MIN_BLOCK = 256 << 10
+
+
+def _malloc_trim() -> None:
+    """Give freed heap back to the system (glibc only; elsewhere nothing to do)."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if trim is not None:
+        trim(0)
+
+
+class TransferBudget:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self.active = 0
+        self._lock = threading.Lock()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def share(self, preferred: int, parts: int = 2) -> int:
+        """The size of each of ``parts`` buffers for one more transfer now: its share of
+        the budget, at most ``preferred``, at least MIN_BLOCK, whole pages."""
+        share = self.total // (parts * (self.active + 1))
+        size = min(preferred, max(MIN_BLOCK, share))
+        return max(mmap.PAGESIZE, size - size % mmap.PAGESIZE)
+
+    async def _take(self, nbytes: int) -> None:
+        while True:
+            with self._lock:
+                if self.used == 0 or self.used + nbytes <= self.total:
+                    self.used += nbytes
+                    return
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with self._lock, contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _give_back(self, nbytes: int) -> None:
+        with self._lock:
+            self.used -= nbytes
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:  # each checks again; those that do not fit wait again
+            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+    @contextlib.asynccontextmanager
+    async def transfer(self, preferred: int, parts: int = 2) -> AsyncIterator[int]:
+        """One transfer's ``parts`` buffers, paid for while it runs: yields each one's
+        size (``share``), once the budget has room for all of them."""
+        with self._lock:
+            size = self.share(preferred, parts)
+            self.active += 1
+        cost = parts * size
+        try:
+            await self._take(cost)
+        except BaseException:
+            with self._lock:
+                self.active -= 1
+            raise
+        try:
+            yield size
+        finally:
+            self._give_back(cost)
+            with self._lock:
+                self.active -= 1
+                idle = self.active == 0
+            if idle:
+                _malloc_trim()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+# the process's budget; the app sets its size from the settings at start
+BUDGET = TransferBudget(64 << 20)

@@ -51,16 +51,21 @@ def startup_problem(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a port another process listens on, before the first start writes the
-    admin user, keys and clouds.yaml for an endpoint that would never answer."""
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is written (a port another process
+    holds stops the start before the admin user, keys and clouds.yaml are made for an
+    endpoint that would never answer), and handed to the HTTP server as it is."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listener.set_inheritable(True)  # worker processes serve on it too
+    return listener
 
 
 def check_settings(settings: Settings) -> None:
@@ -112,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         prepare_metrics(settings)
         check_settings(settings)
         settings.make_data_dir()
-        check_port_free(settings.host, settings.port)  # before anything is written
+        listener = bind_listener(settings.host, settings.port)  # before anything is written
     except STARTUP_ERRORS as exc:
         print(f"glimpse: cannot start: {startup_problem(exc)}", file=sys.stderr)
         return 2
@@ -131,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "auth_mode = noauth: every request is trusted; requests without identity headers "
             "act as admin. Never expose this server beyond a test machine."
         )
+    # the port is bound: clients that connect from now on are served
     log.info(
         "glimpse serving on http://%s:%s (data in %s, database %s, %d worker(s))",
         settings.host,
@@ -142,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.metrics == "listener":
         serve_metrics(settings)
     raise_open_files_limit()
-    uvicorn.run(
+    config = uvicorn.Config(
         "glimpse.app:create_app",
         factory=True,
         host=settings.host,
@@ -159,6 +165,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
         date_header=True,
     )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[listener]).run()
+        else:
+            server.run(sockets=[listener])
+    if config.workers == 1 and not server.started:
+        return 3  # the application did not start (its error is logged)
     return 0
 
 

@@ -92,3 +92,24 @@ async def test_a_removed_store_directory(make_client: Any, tmp_path: Path) -> No
     gone = await client.get(f"/v2/images/{image['id']}/file")
     # its data is gone: Glance answers 204 (no content) for an image whose data is missing
     assert gone.status_code == 204, gone.text
+
+
+async def test_a_read_only_store_directory(make_client: Any, small_disk: Path) -> None:
+    """Root is not stopped by file modes, so the store's tmpfs is remounted read-only."""
+    client = await make_client(file_store_dir=str(small_disk))
+    first = await create(client)
+    assert (await upload(client, first["id"], b"first")).status_code == 204
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"remounting a tmpfs read-only needs CAP_SYS_ADMIN: {done.stderr.decode()}")
+    images = [await create(client) for _ in range(3)]
+    responses = await asyncio.gather(
+        *(upload(client, image["id"], os.urandom(64 * 1024)) for image in images)
+    )
+    for image, response in zip(images, responses, strict=True):
+        # Glance: a denied write is the store's failure, 503, never a 500 of its own
+        assert response.status_code == 503, response.text
+        assert "Insufficient permissions on image storage media" in response.text
+        await assert_queued_and_clean(client, image["id"])
+    assert len(files_in(small_disk)) == 1  # only the first image's data
+    assert (await client.get(f"/v2/images/{first['id']}/file")).content == b"first"

@@ -155,6 +155,9 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         env={
             "GLIMPSE_DATABASE_URL": database_url,
             "GLIMPSE_UPLOAD_LEASE_SECONDS": "3",
+            # it shares the session's database with every test: its workers would
+            # claim the jobs other tests queue (with stores it does not have)
+            "GLIMPSE_RUN_WORKERS": "false",
         },
     ) as running:
         yield running

@@ -153,7 +153,12 @@ def builtin_server(
 ) -> Iterator[ServerProcess]:
     """A real ``glimpse serve`` in ``builtin`` mode, for this backend."""
     data_dir = tmp_path_factory.mktemp("builtin-server")
-    env = {"GLIMPSE_DATABASE_URL": database_url, "GLIMPSE_AUTH_MODE": "builtin", **CHEAP_HASHES_ENV}
+    env = {
+        "GLIMPSE_DATABASE_URL": database_url,
+        "GLIMPSE_AUTH_MODE": "builtin",
+        "GLIMPSE_RUN_WORKERS": "false",  # the session's database: other tests' jobs
+        **CHEAP_HASHES_ENV,
+    }
     with ServerProcess(data_dir, env=env) as running:
         yield running
 

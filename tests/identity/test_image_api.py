@@ -79,12 +79,14 @@ async def test_bad_tokens_are_401(node: Node, kind: str) -> None:
     assert response.headers["www-authenticate"] == CHALLENGE
 
 
-@pytest.mark.parametrize("size", [16 << 10, 256 << 10])
-def test_oversized_tokens_on_a_real_server_are_401(live_builtin: Live, size: int) -> None:
+@pytest.mark.parametrize(("size", "status"), [(16 << 10, 401), (256 << 10, 431)])
+def test_oversized_tokens_on_a_real_server(live_builtin: Live, size: int, status: int) -> None:
+    # a token too long to be one is 401; past the edge's header cap (64 KiB) the
+    # request is refused before it is read, 431
     headers = {"X-Auth-Token": b"g" * size}
     for path in ("/v2/images", "/identity/v3/auth/tokens"):
         response = httpx.get(f"{live_builtin.url}{path}", headers=headers, timeout=30)
-        assert response.status_code == 401, path
+        assert response.status_code == status, path
 
 
 async def test_unscoped_tokens_are_refused_by_policy(node: Node) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from bench.pattern import Verifier, body
+from bench.pattern import UPLOAD_CHUNK, Verifier, body
 
 T = TypeVar("T")
 
@@ -134,12 +134,14 @@ class ImageClient:
 
     # ------------------------------------------------------------------- data
 
-    async def upload(self, image_id: str, size: int, start: int) -> bool:
+    async def upload(
+        self, image_id: str, size: int, start: int, chunk: int = UPLOAD_CHUNK, pause: float = 0.0
+    ) -> bool:
         # an async generator body: aiohttp sends it chunked, as glanceclient does
         headers = {"Content-Type": "application/octet-stream"}
         ok, _, _ = await self._call(
             "upload", "PUT", f"/v2/images/{image_id}/file",
-            data=body(size, start), headers=headers,
+            data=body(size, start, chunk, pause), headers=headers,
         )  # fmt: skip
         return ok
 

@@ -8,6 +8,7 @@ the client, which would otherwise cap a download at ~700 MB/s on this box).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -29,14 +30,19 @@ def start_offset(index: int) -> int:
     return (index * 1_048_583) % PATTERN_SIZE  # a prime just over 1 MiB
 
 
-async def body(size: int, start: int = 0) -> AsyncIterator[memoryview]:
-    """The request body of an upload: ``size`` bytes in UPLOAD_CHUNK slices, no copies."""
+async def body(
+    size: int, start: int = 0, chunk: int = UPLOAD_CHUNK, pause: float = 0.0
+) -> AsyncIterator[memoryview]:
+    """The request body of an upload: ``size`` bytes in ``chunk`` slices, no copies;
+    ``pause`` seconds between slices make a slow client."""
     sent = 0
     while sent < size:
         offset = (start + sent) % PATTERN_SIZE
-        length = min(UPLOAD_CHUNK, size - sent)
+        length = min(chunk, size - sent)
         yield _VIEW[offset : offset + length]
         sent += length
+        if pause and sent < size:
+            await asyncio.sleep(pause)
 
 
 @cache

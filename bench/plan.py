@@ -28,6 +28,8 @@ class Plan:
     metadefs_requests: int  # workload "metadefs": requests of each of its two reads
     burst_streams: int  # workload "burst": uploads (then downloads) at once
     burst_size: int
+    slow_streams: int  # workload "slow": slow uploads at once
+    slow_size: int
 
 
 FULL = Plan(
@@ -48,6 +50,8 @@ FULL = Plan(
     metadefs_requests=1000,
     burst_streams=32,
     burst_size=64 * MiB,
+    slow_streams=256,
+    slow_size=4 * MiB,
 )
 
 QUICK = Plan(
@@ -68,6 +72,8 @@ QUICK = Plan(
     metadefs_requests=100,
     burst_streams=32,
     burst_size=4 * MiB,
+    slow_streams=64,
+    slow_size=MiB,
 )
 
 

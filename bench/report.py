@@ -53,6 +53,7 @@ TARGETS: dict[str, Target] = {
     **{f"metadefs.{read}.rps": ratio_at_least(10) for read in ("for_images", "largest")},
     "burst.upload": at_most(200, "MiB"),
     "burst.download": at_most(200, "MiB"),
+    "slow.upload": at_most(256, "MiB"),
 }
 
 

@@ -321,6 +321,30 @@ async def burst(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
     return out
 
 
+async def slow(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
+    """Peak resident memory while ``slow_streams`` clients upload at once, each sending
+    64 KiB slices with a pause between them (a crowd of slow links)."""
+    out = Outcome()
+    n, size = plan.slow_streams, plan.slow_size
+    ids = [await client.create(image_fields(f"bench-slow-{i}")) for i in range(n)]
+    if None in ids:
+        raise RuntimeError("could not create the images")
+    image_ids = [i for i in ids if i is not None]
+    with PeakRss(tree) as up:
+        ups = await asyncio.gather(
+            *(
+                client.upload(i, size, start_offset(300 + k), chunk=64 * 1024, pause=0.05)
+                for k, i in enumerate(image_ids)
+            )
+        )
+    label = f"{n} slow x {size_label(size)}"
+    out.add("slow.upload", f"peak RSS, {label} uploads at once", "MiB",
+            up.peak / MiB if all(ups) else math.nan, higher=False)  # fmt: skip
+    out.notes["slow"] = {"ok": sum(ups), "of": n}
+    await asyncio.gather(*(client.delete(i) for i in image_ids))
+    return out
+
+
 async def metadefs(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcome:
     """With Glance's standard catalog loaded (``bench/__main__.py`` loads it): the
     namespaces that apply to images, and the largest namespace, 16 requests in flight."""
@@ -354,4 +378,5 @@ WORKLOADS: dict[str, Workload] = {
     "rss": rss,
     "metadefs": metadefs,
     "burst": burst,
+    "slow": slow,
 }

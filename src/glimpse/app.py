@@ -65,7 +65,7 @@ from glimpse.images.scrubber import Scrubber
 from glimpse.images.service import ImageService
 from glimpse.imports.job import ImportJob
 from glimpse.imports.service import IMPORT_TASK, ImportService
-from glimpse.memory import BUDGET
+from glimpse.memory import BUDGET, limit_malloc_arenas
 from glimpse.metadefs.policies import RULES as METADEF_RULES
 from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext
@@ -155,6 +155,7 @@ class Glimpse:
         if settings.metrics != "off":
             metrics.enable()
         BUDGET.total = settings.transfer_memory_budget
+        limit_malloc_arenas()  # before the data threads start
         self.db = Database(settings.resolved_database_url)
         self.metrics_registry = (
             build_metrics_registry(self.db) if settings.metrics == "admin" else None

@@ -31,6 +31,16 @@ def _malloc_trim() -> None:
         trim(0)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep at most ``arenas`` heaps: by default each thread that allocates
+    (the data threads hashing, writing and reading blocks) gets its own, and freed chunks
+    stay spread over them, so a burst of transfers leaves RSS far above what is in use."""
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is not None:
+        mallopt(-8, arenas)  # M_ARENA_MAX
+
+
 class TransferBudget:
     def __init__(self, total: int) -> None:
         self.total = total

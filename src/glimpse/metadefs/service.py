@@ -214,6 +214,24 @@ class MetadefService:
 
         await self.units.write(work)
 
+    async def _delete_one(
+        self, context: RequestContext, ns_name: str, rule: str, kind: str, name: str,
+        delete: Callable[[MetadefRepository, int, str], bool], missing: NotFound,
+        namespace_missing: str | None = None,
+    ) -> None:  # fmt: skip
+        """Delete one thing by name inside a namespace: not in a protected one (403),
+        and 404 when it is not there."""
+
+        def work(repo: MetadefRepository) -> None:
+            ns = self._subject(repo, context, ns_name, rule, namespace_missing)
+            if ns.protected:
+                raise _protected(kind, name)
+            assert ns.id is not None
+            if not delete(repo, ns.id, name):
+                raise missing
+
+        await self.units.write(work)
+
     async def _delete_all(
         self, context: RequestContext, name: str, rule: str,
         delete: Callable[[MetadefRepository, int], None],
@@ -296,15 +314,10 @@ class MetadefService:
         return await self._unique(conflict, lambda: self.units.write(work))
 
     async def delete_property(self, context: RequestContext, ns_name: str, name: str) -> None:
-        def work(repo: MetadefRepository) -> None:
-            ns = self._subject(repo, context, ns_name, "remove_metadef_property")
-            if ns.protected:
-                raise _protected("property", name)
-            assert ns.id is not None
-            if not repo.delete_property(ns.id, name):
-                raise NotFound(f"Could not find property {name}")
-
-        await self.units.write(work)
+        await self._delete_one(
+            context, ns_name, "remove_metadef_property", "property", name,
+            MetadefRepository.delete_property, NotFound(f"Could not find property {name}"),
+        )  # fmt: skip
 
     async def delete_properties(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(
@@ -397,18 +410,11 @@ class MetadefService:
         return await self._unique(conflict, lambda: self.units.write(work))
 
     async def delete_object(self, context: RequestContext, ns_name: str, name: str) -> None:
-        def work(repo: MetadefRepository) -> None:
-            ns = self._subject(
-                repo, context, ns_name, "delete_metadef_object",
-                f"Metadata definition namespace={ns_name} was not found.",
-            )  # fmt: skip
-            if ns.protected:
-                raise _protected("object", name)
-            assert ns.id is not None
-            if not repo.delete_object(ns.id, name):
-                raise self._object_missing(name, ns_name)
-
-        await self.units.write(work)
+        await self._delete_one(
+            context, ns_name, "delete_metadef_object", "object", name,
+            MetadefRepository.delete_object, self._object_missing(name, ns_name),
+            f"Metadata definition namespace={ns_name} was not found.",
+        )  # fmt: skip
 
     async def delete_objects(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(
@@ -500,15 +506,10 @@ class MetadefService:
         )
 
     async def delete_tag(self, context: RequestContext, ns_name: str, name: str) -> None:
-        def work(repo: MetadefRepository) -> None:
-            ns = self._subject(repo, context, ns_name, "delete_metadef_tag")
-            if ns.protected:
-                raise _protected("tag", name)
-            assert ns.id is not None
-            if not repo.delete_tag(ns.id, name):
-                raise NotFound(f"Could not find metadata tag {name}")
-
-        await self.units.write(work)
+        await self._delete_one(
+            context, ns_name, "delete_metadef_tag", "tag", name,
+            MetadefRepository.delete_tag, NotFound(f"Could not find metadata tag {name}"),
+        )  # fmt: skip
 
     async def delete_tags(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(

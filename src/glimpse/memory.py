@@ -23,10 +23,21 @@ from collections.abc import AsyncIterator
 MIN_BLOCK = 256 << 10
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    # looked up once: find_library runs ldconfig, far too slow for the end of a transfer
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def _malloc_trim() -> None:
     """Give freed heap back to the system (glibc only; elsewhere nothing to do)."""
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
 
@@ -35,8 +46,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     """Let glibc keep at most ``arenas`` heaps: by default each thread that allocates
     (the data threads hashing, writing and reading blocks) gets its own, and freed chunks
     stay spread over them, so a burst of transfers leaves RSS far above what is in use."""
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    mallopt = getattr(_LIBC, "mallopt", None)
     if mallopt is not None:
         mallopt(-8, arenas)  # M_ARENA_MAX
 

@@ -37,6 +37,11 @@ def target(ns: Namespace) -> dict[str, Any]:
     return {"project_id": ns.owner, "visibility": ns.visibility}
 
 
+def _taken(kind: str, name: str, ns_name: str) -> str:
+    """Glance's words for a property or object name already used in a namespace."""
+    return f"A metadata definition {kind} with name={name} already exists in namespace={ns_name}."
+
+
 def _protected(kind: str, name: str) -> NotPermitted:
     return NotPermitted(f"Metadata definition {kind} {name} is protected and cannot be deleted.")
 
@@ -277,10 +282,7 @@ class MetadefService:
     async def add_property(
         self, context: RequestContext, ns_name: str, name: str, definition: Definition
     ) -> Definition:
-        conflict = (
-            f"A metadata definition property with name={name} already exists "
-            f"in namespace={ns_name}."
-        )
+        conflict = _taken("property", name, ns_name)
 
         def work(repo: MetadefRepository) -> Definition:
             ns = self._subject(repo, context, ns_name, "add_metadef_property")
@@ -296,10 +298,7 @@ class MetadefService:
         self, context: RequestContext, ns_name: str, name: str, new_name: str,
         definition: Definition,
     ) -> Definition:  # fmt: skip
-        conflict = (
-            f"A metadata definition property with name={new_name} already exists "
-            f"in namespace={ns_name}."
-        )
+        conflict = _taken("property", new_name, ns_name)
 
         def work(repo: MetadefRepository) -> Definition:
             ns = self._subject(repo, context, ns_name, "modify_metadef_property")
@@ -365,10 +364,7 @@ class MetadefService:
     async def add_object(
         self, context: RequestContext, ns_name: str, obj: MetadefObject
     ) -> MetadefObject:
-        conflict = (
-            f"A metadata definition object with name={obj.name} already exists "
-            f"in namespace={ns_name}."
-        )
+        conflict = _taken("object", obj.name, ns_name)
 
         def work(repo: MetadefRepository) -> MetadefObject:
             ns = self._subject(
@@ -387,10 +383,7 @@ class MetadefService:
     async def update_object(
         self, context: RequestContext, ns_name: str, name: str, obj: MetadefObject
     ) -> MetadefObject:
-        conflict = (
-            f"A metadata definition object with name={obj.name} already exists "
-            f"in namespace={ns_name}."
-        )
+        conflict = _taken("object", obj.name, ns_name)
 
         def work(repo: MetadefRepository) -> MetadefObject:
             ns = self._subject(

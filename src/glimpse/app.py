@@ -70,6 +70,7 @@ from glimpse.metadefs.policies import RULES as METADEF_RULES
 from glimpse.metadefs.service import MetadefService
 from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
+from glimpse.quotas.enforcer import Quotas
 from glimpse.stores.registry import StoreRegistry, build_stores
 from glimpse.tasks.counts import backlog
 from glimpse.tasks.policies import RULES as TASK_RULES
@@ -138,9 +139,12 @@ def build_worker(
     stores: StoreRegistry,
     staging: ImageStaging,
     removal: DataRemoval,
+    quotas: Quotas,
 ) -> Worker:
     """The task worker with every job type's handler."""
-    job = ImportJob(db=db, stores=stores, staging=staging, removal=removal, settings=settings)
+    job = ImportJob(
+        db=db, stores=stores, staging=staging, removal=removal, settings=settings, quotas=quotas
+    )
     return Worker(
         db,
         {IMPORT_TASK: job},
@@ -192,7 +196,9 @@ class Glimpse:
         staging = ImageStaging(
             images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
         )
-        self.worker = build_worker(settings, self.db, self.stores, staging, removal)
+        self.worker = build_worker(
+            settings, self.db, self.stores, staging, removal, self.images.quotas
+        )
         imports = ImportService(
             images=self.images,
             db=self.db,
@@ -209,7 +215,7 @@ class Glimpse:
             ImageDataApi(uploads, ImageDownload(images=self.images, stores=self.stores)),
             MembersApi(MemberService(self.images, self.db)),
             SchemasApi(self.schemas),
-            DiscoveryApi(settings),
+            DiscoveryApi(settings, self.images.quotas),
             StoresApi(
                 self.stores,
                 StoreCopies(images=self.images, stores=self.stores, removal=removal),

@@ -78,6 +78,10 @@ class FileStoreSettings(StoreSectionBase):
 # one member per store type; the `type` key of a section picks it
 StoreSettings = Annotated[FileStoreSettings, Field(discriminator="type")]
 
+# Glance's unified limits, per project (sizes in MiB)
+UNIFIED_LIMITS = ("image_size_total", "image_stage_total", "image_count_total",
+                  "image_count_uploading")  # fmt: skip
+
 # Glance's reserved name of the store staged data waits in (never listed, never a target)
 STAGING_STORE_NAME = "os_glance_staging_store"
 
@@ -266,6 +270,18 @@ class Settings(BaseSettings):
     disk_formats: list[str] = DEFAULT_DISK_FORMATS
     require_image_format_match: bool = True
     enabled_import_methods: list[str] = []
+    # Glance's unified limits (image_size_total and image_stage_total in MiB,
+    # image_count_total, image_count_uploading), per project; 413 past them. In keystone
+    # mode they are Keystone's registered and project limits of the image service (read
+    # with oslo.limit by glimpse's service user: admin or service role); otherwise the
+    # limits set with `glimpse limits set`, else registered_limits here. A resource with
+    # no limit anywhere gets 0 (nothing allowed), as in Keystone; -1 is unlimited.
+    use_keystone_limits: bool = False
+    registered_limits: dict[str, int] = {}
+    # the image endpoint whose limits apply (Glance's [oslo_limit] endpoint_id); unset:
+    # the image service's endpoint (public interface) in keystone_limits_region
+    keystone_limits_endpoint_id: str | None = None
+    keystone_limits_region: str | None = None
 
     # --- interoperable import (glance-direct, web-download, copy-image)
     # where staged data waits for its import: a [stores.os_glance_staging_store] section
@@ -320,6 +336,19 @@ class Settings(BaseSettings):
     @classmethod
     def _quota_units(cls, value: Any) -> int:
         return parse_size(value)
+
+    @field_validator("registered_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, limit in value.items():
+            if name not in UNIFIED_LIMITS:
+                raise ValueError(
+                    f"registered_limits: unknown resource {name!r} "
+                    f"(known: {', '.join(UNIFIED_LIMITS)})"
+                )
+            if limit < -1:
+                raise ValueError(f"registered_limits: {name} must be -1 or more, not {limit}")
+        return value
 
     @field_validator("hashing_algorithm")
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from glimpse import logs
 from glimpse.cli.identity import add_identity_commands, first_start
 from glimpse.cli.images import add_image_commands
+from glimpse.cli.limits import add_limits_commands
 from glimpse.cli.metadefs import add_metadefs_commands
 from glimpse.config import ConfigurationError, Settings, default_data_dir
 
@@ -277,6 +278,7 @@ def parser() -> argparse.ArgumentParser:
     add_identity_commands(sub, _settings)
     add_metadefs_commands(sub, _settings)
     add_image_commands(sub, _settings)
+    add_limits_commands(sub, _settings)
     return root
 
 

@@ -360,3 +360,15 @@ image_staged = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime, nullable=False),
 )
+
+# Unified limits of one project under the built-in identity (or noauth), set with
+# ``glimpse limits set``; a resource without a row has its registered default
+# (``registered_limits``). Keystone mode reads them from Keystone instead.
+project_limits = Table(
+    "project_limits",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("resource_name", String(255), primary_key=True),
+    Column("resource_limit", BigInteger, nullable=False),  # -1: unlimited
+    Column("updated_at", DateTime, nullable=False),
+)

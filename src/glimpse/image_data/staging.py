@@ -25,6 +25,7 @@ from glimpse.images.service import ImageService
 from glimpse.images.status import Move
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Location
+from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_STAGE_TOTAL, MIB, usage_of
 from glimpse.stores.base import Store
 from glimpse.stores.registry import StoreRegistry
 
@@ -59,6 +60,10 @@ class ImageStaging:
         if "glance-direct" not in self.settings.enabled_import_methods:
             raise NotFound("The resource could not be found.")
         size_hint = declared_size if declared_size is not None else content_length
+        limits = await self.images.quotas.limits(context.project_id)
+        if limits is not None:
+            delta = {IMAGE_STAGE_TOTAL: (size_hint or 0) // MIB}
+            await self.images.db.read(lambda repo: limits.check(repo.conn, delta))
         cap = self.settings.image_size_cap
         if size_hint is not None and size_hint > cap:
             raise LimitExceeded(
@@ -66,12 +71,16 @@ class ImageStaging:
                 f"cap of {cap} bytes."
             )
 
-        def check(repo: ImageRepository) -> None:
+        def check(repo: ImageRepository) -> int:
             image = self.images.found_image(repo, context, image_id)
             self.images.authorize_change(context, "modify_image", image)
             Move.START_STAGE.check(image_id, image.status)
+            if limits is None:
+                return cap
+            left = limits.bytes_left(usage_of(repo.conn, limits.project), IMAGE_STAGE_TOTAL)
+            return cap if left is None else min(cap, left)
 
-        await self.images.db.read(check)
+        limit = await self.images.db.read(check)
         writer = await self.store.writer(image_id, size_hint)
         lease = Lease(image_id, Location(url=writer.partial_location, store=self.store.name))
         keeper = LeaseKeeper(self.uploads, lease, self.settings.upload_lease_seconds)
@@ -81,6 +90,8 @@ class ImageStaging:
                 raise Conflict(f"Image {image_id} already has staged data")
             if not repo.images.move(image_id, Move.START_STAGE):
                 raise Move.START_STAGE.refusal(image_id, repo.images.get_status(image_id))
+            if limits is not None:  # this stage counts itself now; a refusal undoes the move
+                limits.check(repo.conn, {IMAGE_COUNT_UPLOADING: 0}, lock=True)
             keeper.take(repo)
 
         try:
@@ -93,7 +104,7 @@ class ImageStaging:
                 found = await ingest(
                     body,
                     writer,
-                    limit=cap,
+                    limit=limit,
                     hash_algo=self.settings.hashing_algorithm,
                     format_check=None,
                     block_size=self.settings.upload_buffer_size,
@@ -107,14 +118,23 @@ class ImageStaging:
             raise
 
         def finish(repo: UploadRepository) -> bool:
+            if limits is not None:  # stages side by side cannot together pass the limit
+                limits.check(repo.conn, {IMAGE_STAGE_TOTAL: found.size // MIB}, lock=True)
             if not repo.release_lease(lease):
                 return False
             repo.record_staged(image_id, url, found.size)
             repo.images.update_image(image_id, {"size": found.size})
             return True
 
-        if not await self.uploads.write(finish):
-            await self.removal.remove(Location(url=url, store=self.store.name))
+        staged = Location(url=url, store=self.store.name)
+        try:
+            finished = await self.uploads.write(finish)
+        except LimitExceeded:
+            await self.removal.remove(staged)
+            await self._abandon(lease)
+            raise
+        if not finished:
+            await self.removal.remove(staged)
             raise Move.ABANDON_STAGE.refusal(image_id, None)
 
     async def _abandon(self, lease: Lease) -> None:

@@ -33,6 +33,8 @@ from glimpse.images.service import ImageService
 from glimpse.images.status import Move
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Location, Status
+from glimpse.quotas.enforcer import Limits
+from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, MIB, usage_of
 from glimpse.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -64,11 +66,16 @@ class ImageUpload:
         self.settings = settings
 
     async def upload(self, context: RequestContext, request: UploadRequest) -> None:
-        store = self.stores.for_writing(request.store_name)
         image_id = request.image_id
         size_hint = (
             request.declared_size if request.declared_size is not None else request.content_length
         )
+        # Glance's first check: the size announced must fit in image_size_total
+        limits = await self.images.quotas.limits(context.project_id)
+        if limits is not None:
+            delta = {IMAGE_SIZE_TOTAL: (size_hint or 0) // MIB}
+            await self.images.db.read(lambda repo: limits.check(repo.conn, delta))
+        store = self.stores.for_writing(request.store_name)
 
         def check(repo: ImageRepository) -> tuple[Image, int | None]:
             image = self.images.found_image(repo, context, image_id)
@@ -77,6 +84,10 @@ class ImageUpload:
             if not image.disk_format or not image.container_format:
                 raise InvalidInput(
                     "Properties disk_format, container_format must be set prior to saving data."
+                )
+            if limits is not None:  # unified limits replace user_storage_quota (Glance)
+                return image, limits.bytes_left(
+                    usage_of(repo.conn, limits.project), IMAGE_SIZE_TOTAL
                 )
             quota = self.settings.user_storage_quota
             return image, (quota - repo.storage_used(image.owner) if quota else None)
@@ -91,6 +102,8 @@ class ImageUpload:
         def start(repo: UploadRepository) -> None:
             if not repo.images.move(image_id, Move.START_UPLOAD):
                 raise Move.START_UPLOAD.refusal(image_id, repo.images.get_status(image_id))
+            if limits is not None:  # this upload counts itself now; a refusal undoes the move
+                limits.check(repo.conn, {IMAGE_COUNT_UPLOADING: 0}, lock=True)
             keeper.take(repo)
 
         try:
@@ -127,7 +140,7 @@ class ImageUpload:
             await writer.abort()
             await self._abandon(lease)
             raise
-        values = await self._finish(lease, Location(url=url, store=store.name), found)
+        values = await self._finish(lease, Location(url=url, store=store.name), found, limits)
         if self.images.notifier.enabled:
             active = dataclasses.replace(image, status=Status.ACTIVE, **values)
             notify("image.upload", active, upload=True)
@@ -152,8 +165,12 @@ class ImageUpload:
             limit = min(limit, max(quota_left, 0))
         return limit
 
-    async def _finish(self, lease: Lease, location: Location, found: Ingested) -> dict[str, Any]:
-        """Make the image active with what the upload found; those values."""
+    async def _finish(
+        self, lease: Lease, location: Location, found: Ingested, limits: Limits | None
+    ) -> dict[str, Any]:
+        """Make the image active with what the upload found; those values. Under unified
+        limits the size is checked again with the project locked: uploads that streamed
+        side by side cannot together pass image_size_total."""
         image_id = lease.image_id
         values = {
             "size": found.size,
@@ -166,6 +183,8 @@ class ImageUpload:
         }
 
         def activate(repo: UploadRepository) -> bool:
+            if limits is not None:
+                limits.check(repo.conn, {IMAGE_SIZE_TOTAL: found.size // MIB}, lock=True)
             # the lease must still be this upload's: not reaped, not another upload's
             if not repo.release_lease(lease):
                 return False
@@ -174,7 +193,13 @@ class ImageUpload:
             repo.images.add_location(image_id, location)
             return True
 
-        if not await self.uploads.write(activate):
+        try:
+            activated = await self.uploads.write(activate)
+        except LimitExceeded:
+            await self.removal.remove(location)
+            await self._abandon(lease)
+            raise
+        if not activated:
             # deleted (or given up for dead) while we were writing
             await self.removal.remove(location)
             raise Move.FINISH_UPLOAD.refusal(image_id, None)

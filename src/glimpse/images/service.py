@@ -48,6 +48,8 @@ from glimpse.model.images import Image, Location, Status
 from glimpse.model.listing import ImagePage, ImageQuery
 from glimpse.notifications.notifier import Notifier
 from glimpse.notifications.payloads import image_payload
+from glimpse.quotas.enforcer import Quotas
+from glimpse.quotas.usage import IMAGE_COUNT_TOTAL
 
 
 class ImageService:
@@ -63,6 +65,8 @@ class ImageService:
         notifier: Notifier | None = None,
     ) -> None:
         self.db = UnitsOfWork(db, ImageRepository)
+        # unified limits, for every path that brings images or data in
+        self.quotas = Quotas(db, settings)
         self.protections = protections or PropertyProtections(None, policy)
         self.notifier = notifier or Notifier(settings)
         self.removal = removal
@@ -147,8 +151,11 @@ class ImageService:
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
         image = self._new_image(context, body)
+        limits = await self.quotas.limits(context.project_id)
 
         def work(repo: ImageRepository) -> Image:
+            if limits is not None:
+                limits.check(repo.conn, {IMAGE_COUNT_TOTAL: 1}, lock=True)
             if repo.id_exists(image.id):
                 raise Conflict(f"Image with identifier {image.id} already exists!")
             repo.add_image(image)

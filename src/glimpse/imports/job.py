@@ -17,7 +17,7 @@ from typing import Any
 
 from glimpse.config import Settings
 from glimpse.db.engine import Database, UnitsOfWork
-from glimpse.errors import GlimpseError
+from glimpse.errors import GlimpseError, LimitExceeded
 from glimpse.image_data.housekeeping import ABANDONED
 from glimpse.image_data.ingest import Ingested, format_check_for, ingest
 from glimpse.image_data.staging import ImageStaging
@@ -27,6 +27,8 @@ from glimpse.images.status import Move
 from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
 from glimpse.imports.web import WebSource
 from glimpse.model.images import Image, Location, Status
+from glimpse.quotas.enforcer import Quotas
+from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, IMAGE_STAGE_TOTAL, MIB
 from glimpse.stores.registry import StoreRegistry
 from glimpse.tasks.model import JobFailed, Task
 from glimpse.tasks.worker import Progress
@@ -53,8 +55,10 @@ class ImportJob:
         staging: ImageStaging,
         removal: DataRemoval,
         settings: Settings,
+        quotas: Quotas,
     ) -> None:
         self.images = UnitsOfWork(db, ImageRepository)
+        self.quotas = quotas
         self.stores = stores
         self.staging = staging
         self.removal = removal
@@ -79,7 +83,8 @@ class ImportJob:
         wanted = Status.ACTIVE if method == "copy-image" else Status.IMPORTING
         if image.status != wanted:
             raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
-        source = await self._source(task, image, method, progress)
+        staging_left = await self._check_quota(task, image, method)
+        source = await self._source(task, image, method, progress, staging_left)
         targets: list[str] = task.input["backend"]
         must_succeed: bool = task.input["all_stores_must_succeed"]
         written: list[Location] = []
@@ -108,8 +113,28 @@ class ImportJob:
             await self.staging.discard(image_id)
         return {"image_id": image_id}
 
+    async def _check_quota(self, task: Task, image: Image, method: str) -> int | None:
+        """Glance's checks once an import runs: glance-direct's staged size against
+        image_size_total; the other methods stage data, so image_stage_total and
+        image_count_uploading. Over a limit, the import fails (the image back to queued).
+        The bytes a fetch may still stage (None: no limit)."""
+        limits = await self.quotas.limits(task.owner)
+        if limits is None:
+            return None
+        size = (image.size or 0) // MIB
+        deltas = (
+            {IMAGE_SIZE_TOTAL: size}
+            if method == "glance-direct"
+            else {IMAGE_STAGE_TOTAL: size, IMAGE_COUNT_UPLOADING: 0}
+        )
+        try:
+            usage = await self.images.read(lambda repo: limits.check(repo.conn, deltas))
+        except LimitExceeded as exc:
+            raise JobFailed(exc.message) from None
+        return limits.bytes_left(usage, IMAGE_STAGE_TOTAL)
+
     async def _source(
-        self, task: Task, image: Image, method: str, progress: Progress
+        self, task: Task, image: Image, method: str, progress: Progress, staging_left: int | None
     ) -> tuple[Location, int]:
         if method == "copy-image":
             locations = await self.images.read(lambda repo: repo.get_locations(image.id))
@@ -124,6 +149,8 @@ class ImportJob:
             raise JobFailed(f"Image {image.id} has no staged data")
         uri: str = task.input["import_req"]["method"]["uri"]
         cap = self.settings.image_size_cap
+        if staging_left is not None:  # enforced while the body streams in
+            cap = min(cap, staging_left)
         chunks, announced = await self.web.open(uri, cap)
         writer = await self.staging.store.writer(image.id, announced)
         try:

@@ -20,6 +20,7 @@ from glimpse.images.status import Move
 from glimpse.imports.web import UrlRefused, WebSource
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Status
+from glimpse.quotas.usage import IMAGE_SIZE_TOTAL
 from glimpse.stores.registry import StoreRegistry
 from glimpse.tasks.model import Task
 from glimpse.tasks.repository import TaskRepository
@@ -87,6 +88,9 @@ class ImportService:
             raise InvalidInput(f"Import method {name} is not valid for this cloud.")
         all_stores = _bool(body, "all_stores", False)
         must_succeed = _bool(body, "all_stores_must_succeed", True)
+        limits = await self.images.quotas.limits(context.project_id)
+        if limits is not None:  # Glance: 413 while image_size_total is already passed
+            await self.images.db.read(lambda repo: limits.check(repo.conn, {IMAGE_SIZE_TOTAL: 0}))
 
         def check(repo: ImageRepository) -> Image:
             image = self.images.found_image(repo, context, image_id)

@@ -187,3 +187,30 @@ def test_the_storage_quota_takes_sizes(tmp_path: Path) -> None:
     assert settings(tmp_path, user_storage_quota=100).user_storage_quota == 100
     with pytest.raises(ValidationError, match="invalid size"):
         settings(tmp_path, user_storage_quota="lots")
+
+
+# ------------------------------------------------------------------ import plugins
+
+
+def test_import_plugins_are_off_by_default_and_named_as_in_glance(tmp_path: Path) -> None:
+    made = settings(tmp_path)
+    assert made.image_import_plugins == []
+    assert made.image_conversion_output_format == "raw"
+    assert made.inject_metadata_ignore_user_roles == ["admin"]
+    assert made.inject_metadata_properties == {}
+    assert made.resolved_import_work_dir == tmp_path / "import-work"
+    assert made.resolved_import_work_dir_size == 2 * made.image_size_cap
+    chosen = settings(
+        tmp_path,
+        image_import_plugins=["image_decompression", "image_conversion", "no_op"],
+        image_import_work_dir_size="20GB",
+        image_import_work_dir="/srv/work",
+    )
+    assert chosen.resolved_import_work_dir_size == 20 << 30
+    assert chosen.resolved_import_work_dir == Path("/srv/work")
+    with pytest.raises(ValidationError, match="image_import_plugins"):
+        settings(tmp_path, image_import_plugins=["image_compression"])
+    with pytest.raises(ValidationError, match="image_conversion_output_format"):
+        settings(tmp_path, image_conversion_output_format="vdi")
+    with pytest.raises(ValidationError, match="image_conversion_timeout_seconds must be at"):
+        settings(tmp_path, image_conversion_timeout_seconds=0)

@@ -82,6 +82,9 @@ StoreSettings = Annotated[FileStoreSettings, Field(discriminator="type")]
 UNIFIED_LIMITS = ("image_size_total", "image_stage_total", "image_count_total",
                   "image_count_uploading")  # fmt: skip
 
+# Glance's import plugins (no_op does nothing, as in Glance)
+ImportPlugin = Literal["image_conversion", "image_decompression", "inject_image_metadata", "no_op"]
+
 # Glance's reserved name of the store staged data waits in (never listed, never a target)
 STAGING_STORE_NAME = "os_glance_staging_store"
 
@@ -125,6 +128,10 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "web_download_retries": (0, 100),
     "task_lease_seconds": (1, 3600),
     "task_time_to_live_hours": (0, None),
+    "image_import_work_dir_size": (1 << 20, None),
+    "image_conversion_cpu_seconds": (1, None),
+    "image_conversion_memory_mb": (16, None),
+    "image_conversion_timeout_seconds": (0.1, None),
     "upload_buffer_size": (4096, 256 << 20),
     "transfer_memory_budget": (1 << 20, 64 << 30),
 }
@@ -306,6 +313,27 @@ class Settings(BaseSettings):
     # glimpse serve runs a worker in each process unless this is false (then run
     # `glimpse worker` somewhere)
     run_workers: bool = True
+    # import plugins (Glance's [image_import_opts] image_import_plugins), run in this
+    # order on glance-direct and web-download imports (never on copy-image); none by
+    # default. Put image_decompression before image_conversion.
+    image_import_plugins: list[ImportPlugin] = []
+    # where the data plugins work on a local copy of the staged data (default:
+    # data_dir/import-work), and the most bytes one import's files there may hold at
+    # once (the copy and one output; default: twice image_size_cap). A worker runs one
+    # import at a time: a node needs this much per process.
+    image_import_work_dir: Path | None = None
+    image_import_work_dir_size: int | None = None
+    # image_conversion (Glance's [image_conversion] output_format): qemu-img converts to
+    # this format; disk_format becomes it and container_format bare
+    image_conversion_output_format: Literal["raw", "qcow2", "vmdk"] = "raw"
+    # limits of qemu-img convert (qemu-img info also within Glance's 30 CPU-s and 1 GiB)
+    image_conversion_cpu_seconds: int = 600
+    image_conversion_memory_mb: int = 1024
+    image_conversion_timeout_seconds: float = 1800.0
+    # inject_image_metadata (Glance's [inject_metadata_properties]): these properties
+    # are set on images imported by users holding none of the ignored roles
+    inject_metadata_properties: dict[str, str] = {}
+    inject_metadata_ignore_user_roles: list[str] = ["admin"]
 
     # --- the HTTP edge (glimpse.edge): limits that keep hostile clients from stopping
     # the service, on by default (no proxy needed in front)
@@ -349,6 +377,11 @@ class Settings(BaseSettings):
             if limit < -1:
                 raise ValueError(f"registered_limits: {name} must be -1 or more, not {limit}")
         return value
+
+    @field_validator("image_import_work_dir_size", mode="before")
+    @classmethod
+    def _work_dir_units(cls, value: Any) -> int | None:
+        return None if value is None else parse_size(value)
 
     @field_validator("hashing_algorithm")
     @classmethod
@@ -400,6 +433,14 @@ class Settings(BaseSettings):
         """Glance's multi-store mode (its ``enabled_backends``): on when stores are named
         in ``[stores.<name>]`` tables; the flat file_store_* settings are one plain store."""
         return any(name != STAGING_STORE_NAME for name in self.stores)
+
+    @property
+    def resolved_import_work_dir(self) -> Path:
+        return self.image_import_work_dir or self.data_dir / "import-work"
+
+    @property
+    def resolved_import_work_dir_size(self) -> int:
+        return self.image_import_work_dir_size or 2 * self.image_size_cap
 
     @property
     def new_policy_defaults(self) -> bool:

@@ -42,7 +42,7 @@ def task_stub(task: Task) -> dict[str, Any]:
 def task_view(task: Task) -> dict[str, Any]:
     view = task_stub(task)
     view.update(
-        input=task.input,
+        input=task.public_input,
         result=task.result,
         message=task.message,
         image_id=task.image_id,
@@ -66,7 +66,7 @@ def task_record(task: Task) -> dict[str, Any]:
         "image_id": task.image_id,
         "request_id": task.request_id,
         "user_id": task.user_id,
-        "input": task.input,
+        "input": task.public_input,
         "result": task.result,
         "message": task.message,
     }

@@ -15,13 +15,14 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from glimpse.concurrency import run_blocking
 from glimpse.errors import InvalidInput, LimitExceeded
 from glimpse.image_data.blocks import BlockPair
 from glimpse.image_data.budget import budgeted_blocks
-from glimpse.image_data.inspection import FormatCheck
+from glimpse.image_data.inspection import FormatCheck, inspect_file
 from glimpse.stores.base import StoreWriter
 
 
@@ -164,3 +165,9 @@ def format_check_for(
     if container_format != "bare":
         return None
     return FormatCheck(disk_format or "", require_match=require_match)
+
+
+async def inspect_local_file(path: Path) -> str:
+    """The format of a local image file whose safety checks pass (the import plugins
+    check it before qemu-img reads it); DataFormatMismatch otherwise."""
+    return await run_blocking(inspect_file, str(path))

@@ -1,6 +1,7 @@
 """The import job a worker runs (task type ``api_image_import``).
 
-source → (web-download: fetched into the staging store first) → for each target store
+source → (web-download: fetched into the staging store first) → the import plugins, if
+configured (``plugins.py``: decompression, conversion, metadata) → for each target store
 the same ingest as an upload (md5 + multihash, size cap, format inspection and its
 safety checks) → one unit of work that attaches the copies and makes the image
 ``active``. Any failure is recorded: the task fails with the reason, the image returns
@@ -12,7 +13,9 @@ from its source (staged data stays until the import ends).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from glimpse.config import Settings
@@ -24,8 +27,10 @@ from glimpse.image_data.staging import ImageStaging
 from glimpse.images.removal import DataRemoval
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
+from glimpse.imports.plugins import ImportPlugins, Prepared
 from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
 from glimpse.imports.web import WebSource
+from glimpse.imports.workspace import read_file
 from glimpse.model.images import Image, Location, Status
 from glimpse.quotas.enforcer import Quotas
 from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, IMAGE_STAGE_TOTAL, MIB
@@ -46,6 +51,30 @@ async def _counted(
         yield chunk
 
 
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """What each target store receives: how to read it, its size and its formats."""
+
+    open: Callable[[], Awaitable[AsyncIterator[bytes]]]
+    size: int
+    disk_format: str | None
+    container_format: str | None
+
+
+def _local_data(path: Path, image: Image, prepared: Prepared) -> _Data:
+    """The plugins' output file, in the format they left it in."""
+
+    async def read_local() -> AsyncIterator[bytes]:
+        return read_file(path)
+
+    return _Data(
+        read_local,
+        path.stat().st_size,
+        prepared.values.get("disk_format", image.disk_format),
+        prepared.values.get("container_format", image.container_format),
+    )
+
+
 class ImportJob:
     def __init__(
         self,
@@ -64,6 +93,7 @@ class ImportJob:
         self.removal = removal
         self.settings = settings
         self.web = WebSource(settings)
+        self.plugins = ImportPlugins(settings)
 
     @staticmethod
     def _method(task: Task) -> str:
@@ -84,7 +114,34 @@ class ImportJob:
         if image.status != wanted:
             raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
         staging_left = await self._check_quota(task, image, method)
-        source = await self._source(task, image, method, progress, staging_left)
+        location, size = await self._source(task, image, method, progress, staging_left)
+
+        async def read_source() -> AsyncIterator[bytes]:
+            return await self.stores.for_location(location).read(location.url)
+
+        data = _Data(read_source, size, image.disk_format, image.container_format)
+        if method == "copy-image" or not self.plugins.names:
+            return await self._store(task, image, method, data, Prepared(), progress)
+
+        async def counted_source() -> AsyncIterator[bytes]:
+            return _counted(await read_source(), progress, size)
+
+        async with self.plugins.prepare(task, image, counted_source) as prepared:
+            if prepared.path is not None:
+                data = _local_data(prepared.path, image, prepared)
+            return await self._store(task, image, method, data, prepared, progress)
+
+    async def _store(
+        self,
+        task: Task,
+        image: Image,
+        method: str,
+        data: _Data,
+        prepared: Prepared,
+        progress: Progress,
+    ) -> dict[str, Any]:
+        """Write ``data`` into each target store, then attach the copies."""
+        image_id = image.id
         targets: list[str] = task.input["backend"]
         must_succeed: bool = task.input["all_stores_must_succeed"]
         written: list[Location] = []
@@ -94,7 +151,7 @@ class ImportJob:
             if target in image.stores:
                 continue  # a resumed copy-image that got this far
             try:
-                location, found = await self._write(image, source, target, progress)
+                location, found = await self._write(image, data, target, progress)
             except (GlimpseError, JobFailed, OSError) as exc:
                 log.warning("import of %s into %s failed: %s", image_id, target, exc)
                 if must_succeed or (method != "copy-image" and len(targets) == 1):
@@ -109,7 +166,7 @@ class ImportJob:
         if not written or found is None:
             raise JobFailed("The import wrote the data into no store")
         if method != "copy-image":
-            await self._activate(image_id, written, failed, found)
+            await self._activate(image_id, written, failed, found, prepared)
             await self.staging.discard(image_id)
         return {"image_id": image_id}
 
@@ -173,23 +230,22 @@ class ImportJob:
         return Location(url=url, store=self.staging.store.name), fetched.size
 
     async def _write(
-        self, image: Image, source: tuple[Location, int], target: str, progress: Progress
+        self, image: Image, data: _Data, target: str, progress: Progress
     ) -> tuple[Location, Ingested]:
-        location, size = source
         store = self.stores.get(target)
         if store is None:
             raise JobFailed(f"Store {target} is not configured")
-        chunks = await self.stores.for_location(location).read(location.url)
-        writer = await store.writer(image.id, size)
+        chunks = await data.open()
+        writer = await store.writer(image.id, data.size)
         try:
             found = await ingest(
-                _counted(chunks, progress, size),
+                _counted(chunks, progress, data.size),
                 writer,
                 limit=self.settings.image_size_cap,
                 hash_algo=image.os_hash_algo or self.settings.hashing_algorithm,
                 format_check=format_check_for(
-                    image.disk_format,
-                    image.container_format,
+                    data.disk_format,
+                    data.container_format,
                     require_match=self.settings.require_image_format_match,
                 ),
                 block_size=self.settings.upload_buffer_size,
@@ -235,9 +291,15 @@ class ImportJob:
         )
 
     async def _activate(
-        self, image_id: str, written: list[Location], failed: list[str], found: Ingested
+        self,
+        image_id: str,
+        written: list[Location],
+        failed: list[str],
+        found: Ingested,
+        prepared: Prepared,
     ) -> None:
         values = {
+            **prepared.values,
             "size": found.size,
             "virtual_size": found.virtual_size or None,
             "checksum": found.checksum,
@@ -250,6 +312,8 @@ class ImportJob:
                 return False
             for location in written:
                 repo.add_location(image_id, location)
+            if prepared.properties:
+                repo.save_extras(image_id, set_properties={**prepared.properties})
             self._record(repo, image_id, "", failed)
             return True
 

@@ -22,7 +22,7 @@ from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Status
 from glimpse.quotas.usage import IMAGE_SIZE_TOTAL
 from glimpse.stores.registry import StoreRegistry
-from glimpse.tasks.model import Task
+from glimpse.tasks.model import PRIVATE_INPUT, Task
 from glimpse.tasks.repository import TaskRepository
 
 IMPORT_TASK = "api_image_import"
@@ -140,6 +140,7 @@ class ImportService:
                 "import_req": {k: v for k, v in body.items()},
                 "backend": targets,
                 "all_stores_must_succeed": must_succeed,
+                PRIVATE_INPUT: {"roles": list(context.roles)},
             },
         )
 

@@ -17,6 +17,11 @@ class TaskStatus(StrEnum):
     FAILURE = "failure"
 
 
+# the part of a task's input only its job reads (the roles of who asked, say); the tasks
+# API never shows it
+PRIVATE_INPUT = "glimpse_private"
+
+
 @dataclass(slots=True)
 class Task:
     id: str
@@ -39,6 +44,10 @@ class Task:
     updated_at: datetime = field(default_factory=utcnow)
     deleted: bool = False
     deleted_at: datetime | None = None
+
+    @property
+    def public_input(self) -> dict[str, Any]:
+        return {key: value for key, value in self.input.items() if key != PRIVATE_INPUT}
 
 
 class JobFailed(Exception):

@@ -182,6 +182,15 @@ def test_parse_size_refuses_what_is_not_a_size(text: str) -> None:
         parse_size(text)
 
 
+def test_registered_limits_name_known_resources(tmp_path: Path) -> None:
+    made = settings(tmp_path, registered_limits={"image_count_total": 5, "image_size_total": -1})
+    assert made.registered_limits == {"image_count_total": 5, "image_size_total": -1}
+    with pytest.raises(ValidationError, match="unknown resource 'cores'"):
+        settings(tmp_path, registered_limits={"cores": 4})
+    with pytest.raises(ValidationError, match="must be -1 or more"):
+        settings(tmp_path, registered_limits={"image_count_total": -2})
+
+
 def test_the_storage_quota_takes_sizes(tmp_path: Path) -> None:
     assert settings(tmp_path, user_storage_quota="3GB").user_storage_quota == 3 << 30
     assert settings(tmp_path, user_storage_quota=100).user_storage_quota == 100

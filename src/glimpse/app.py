@@ -50,7 +50,7 @@ from glimpse.image_data.housekeeping import Housekeeping
 from glimpse.image_data.staging import ImageStaging
 from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
-from glimpse.image_data.verification import Verifier
+from glimpse.image_data.verification import VERIFY_JOB, Verifier
 from glimpse.images.counts import status_counts
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
@@ -73,6 +73,7 @@ from glimpse.notifications.notifier import Notifier
 from glimpse.quotas.enforcer import Quotas
 from glimpse.stores.registry import StoreRegistry, build_stores
 from glimpse.tasks.counts import backlog
+from glimpse.tasks.leases import JobLease
 from glimpse.tasks.policies import RULES as TASK_RULES
 from glimpse.tasks.service import TaskService
 from glimpse.tasks.worker import Worker
@@ -464,23 +465,32 @@ class Glimpse:
         await self.db.aclose()
 
     async def _verify(self) -> None:
-        """The periodic ``glimpse verify`` of this node (``verify_interval_seconds``)."""
+        """The periodic ``glimpse verify`` (``verify_interval_seconds``): every node looks,
+        one runs each pass (the ``verify`` job lease)."""
         verifier = Verifier(self.db, self.stores)
+        lease = JobLease(self.db, VERIFY_JOB, lease_seconds=self.settings.task_lease_seconds)
+        interval = self.settings.verify_interval_seconds
+
+        async def one_pass() -> None:
+            log.info("verify pass on %s: started", lease.node)
+            report = await verifier.run(
+                fix=self.settings.verify_fix,
+                grace_seconds=self.settings.verify_grace_seconds,
+                rate_mb_s=self.settings.verify_rate_limit_mb_s,
+            )
+            summary = report.summary()
+            log.log(
+                logging.INFO if report.clean else logging.WARNING,
+                "verify pass on %s: %d images, %d corrupted, %d missing, %d orphans",
+                lease.node, summary["images_checked"], summary["corrupted"],
+                summary["missing"], summary["orphans"],
+            )  # fmt: skip
+
         while True:
-            await asyncio.sleep(self.settings.verify_interval_seconds)
+            await asyncio.sleep(interval)
             try:
-                report = await verifier.run(
-                    fix=self.settings.verify_fix,
-                    grace_seconds=self.settings.verify_grace_seconds,
-                    rate_mb_s=self.settings.verify_rate_limit_mb_s,
-                )
-                summary = report.summary()
-                log.log(
-                    logging.INFO if report.clean else logging.WARNING,
-                    "verify: %d images, %d corrupted, %d missing, %d orphans",
-                    summary["images_checked"], summary["corrupted"], summary["missing"],
-                    summary["orphans"],
-                )  # fmt: skip
+                # None: another node runs it, or ran it less than an interval ago
+                await lease.run(one_pass, every=interval)
             except Exception:
                 log.exception("verify failed; retrying later")
 

@@ -1,7 +1,7 @@
 """Operator commands on stored images, on the same settings as the server:
 ``glimpse image restore|scrub`` (delayed delete: Glance's ``glance-scrubber --restore`` and
 a one-off scrubber run) and ``glimpse verify`` (stored data against its checksums; exit
-status 3 when it finds anything)."""
+status 3 when it finds anything, 1 when a pass is running on another node already)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from sqlalchemy.exc import DBAPIError
 from glimpse.config import ConfigurationError, Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError
-from glimpse.image_data.verification import Verifier
+from glimpse.image_data.verification import VERIFY_JOB, Verifier
 from glimpse.images.removal import DataRemoval
 from glimpse.images.scrubber import Scrubber
 from glimpse.stores.registry import StoreRegistry, build_stores
+from glimpse.tasks.leases import JobLease
 
 SettingsOf = Callable[[argparse.Namespace], Settings]
 Work = Callable[[argparse.Namespace, Settings, Database, StoreRegistry], Awaitable[int]]
@@ -67,10 +68,14 @@ async def _restore(
 async def _verify(
     args: argparse.Namespace, settings: Settings, db: Database, stores: StoreRegistry
 ) -> int:
-    report = await Verifier(db, stores).run(
-        fix=args.fix,
-        grace_seconds=args.grace if args.grace is not None else settings.verify_grace_seconds,
-        rate_mb_s=args.rate if args.rate is not None else settings.verify_rate_limit_mb_s,
+    verifier = Verifier(db, stores)
+    lease = JobLease(db, VERIFY_JOB, lease_seconds=settings.task_lease_seconds)
+    report = await lease.run_now(
+        lambda: verifier.run(
+            fix=args.fix,
+            grace_seconds=args.grace if args.grace is not None else settings.verify_grace_seconds,
+            rate_mb_s=args.rate if args.rate is not None else settings.verify_rate_limit_mb_s,
+        )
     )
     summary = report.summary()
     if args.json:

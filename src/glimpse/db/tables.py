@@ -341,6 +341,18 @@ tasks = Table(
     Index("ix_tasks_image_id", "image_id"),
 )
 
+# A periodic job that the cluster runs once per interval (the periodic verify): the node
+# holding it renews `lease_until` while it runs; `next_run_at` is when the next pass is
+# due, whichever node then claims it.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("node", String(255)),
+    Column("lease_until", DateTime),
+    Column("next_run_at", DateTime),
+)
+
 # The import that holds an image: one row per image (its primary key makes a second
 # import of the same image fail at once, on any node), removed when the task ends.
 image_import_locks = Table(

@@ -7,6 +7,9 @@ whose bytes are gone), and *orphans* (objects in a store that no image, upload, 
 import or pending removal owns). With ``fix``, corrupted active images are deactivated
 (admins may still download them to look; nobody else can) and orphans older than the
 grace period are removed.
+
+A pass holds the ``verify`` job lease (``tasks/leases.py``): of several nodes over one
+database, one verifies at a time, and the periodic pass runs once an interval across them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from glimpse.stores.registry import StoreRegistry
 log = logging.getLogger(__name__)
 
 _WITH_DATA = (Status.ACTIVE, Status.DEACTIVATED)
+
+VERIFY_JOB = "verify"  # the name of its job lease
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,23 +11,30 @@ from pathlib import Path
 
 import httpx
 
+from glimpse.config import Settings
+from glimpse.db import migrate
+from glimpse.db.engine import Database
+from glimpse.identity.directory import Directory
+from glimpse.identity.passwords import Passwords
 from tests.support.server import ServerProcess
+
+PASSWORD = "a long enough test password"
 
 REGISTERED = json.dumps({"image_count_total": 1, "image_size_total": 10,
                          "image_stage_total": -1, "image_count_uploading": -1})  # fmt: skip
 
 
-def glimpse(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def glimpse(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "glimpse", "limits", *args],
         env={**os.environ, "GLIMPSE_DATA_DIR": str(data), "GLIMPSE_USE_KEYSTONE_LIMITS": "true",
-             "GLIMPSE_REGISTERED_LIMITS": REGISTERED},
+             "GLIMPSE_REGISTERED_LIMITS": REGISTERED, "GLIMPSE_AUTH_MODE": "noauth", **env},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
 def rows(out: str) -> dict[str, list[str]]:
-    return {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
 
 
 def test_set_show_unset(tmp_path: Path) -> None:
@@ -86,3 +93,40 @@ def test_the_command_says_when_limits_are_not_enforced(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0
     assert "use_keystone_limits is off" in done.stderr
+
+
+async def test_built_in_identity_projects_are_named(tmp_path: Path) -> None:
+    """Under the built-in identity the command takes a project's name; a real server
+    holds that project's tokens to the limit."""
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = Settings(data_dir=data)
+    migrate.prepare(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        directory = Directory(db, Passwords(time_cost=1, memory_kib=64))
+        await directory.ensure_defaults()
+        project = await directory.create_project("web")
+        await directory.create_user("webber", PASSWORD)
+        await directory.grant("member", user="webber", project="web")
+    finally:
+        await db.aclose()
+    done = glimpse(data, "set", "web", "image_count_total=1", GLIMPSE_AUTH_MODE="builtin")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"project {project.id}"
+    env = {
+        "GLIMPSE_AUTH_MODE": "builtin",
+        "GLIMPSE_USE_KEYSTONE_LIMITS": "true",
+        "GLIMPSE_REGISTERED_LIMITS": REGISTERED,
+    }
+    with ServerProcess(data, env=env) as server, httpx.Client(base_url=server.url) as http:
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "webber", "domain": {"name": "Default"}, "password": PASSWORD}}},
+            "scope": {"project": {"name": "web", "domain": {"name": "Default"}}},
+        }}  # fmt: skip
+        issued = http.post("/identity/v3/auth/tokens?nocatalog", json=body)
+        assert issued.status_code == 201, issued.text
+        token = {"X-Auth-Token": issued.headers["x-subject-token"]}
+        answers = [http.post("/v2/images", json={}, headers=token).status_code for _ in range(2)]
+        assert answers == [201, 413]

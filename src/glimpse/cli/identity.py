@@ -32,7 +32,7 @@ from glimpse.identity.passwords import Passwords
 SettingsOf = Callable[[argparse.Namespace], Settings]
 
 
-def _passwords(settings: Settings) -> Passwords:
+def passwords(settings: Settings) -> Passwords:
     return Passwords(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
@@ -47,7 +47,7 @@ def first_start(settings: Settings, log: logging.Logger) -> None:
     async def run() -> str | None:
         db = Database(settings.resolved_database_url, pool_size=1)
         try:
-            return await bootstrap_admin(db, _passwords(settings))
+            return await bootstrap_admin(db, passwords(settings))
         finally:
             await db.aclose()
 
@@ -123,7 +123,7 @@ def _run(settings_of: SettingsOf, work: Work, args: argparse.Namespace) -> int:
     async def main() -> None:
         db = Database(url, pool_size=1)
         try:
-            await work(args, Directory(db, _passwords(settings)))
+            await work(args, Directory(db, passwords(settings)))
         finally:
             await db.aclose()
 

@@ -9,9 +9,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from glimpse.cli.identity import passwords
 from glimpse.cli.images import run_with_database
 from glimpse.config import UNIFIED_LIMITS, Settings
 from glimpse.db.engine import Database
+from glimpse.errors import GlimpseError
+from glimpse.identity.directory import Directory
 from glimpse.quotas.limits import LocalLimits
 from glimpse.stores.registry import StoreRegistry
 
@@ -42,24 +45,43 @@ def _warn_if_unused(settings: Settings) -> None:
         print("glimpse: note: use_keystone_limits is off; no limit is enforced", file=sys.stderr)
 
 
+async def _project_id(project: str, settings: Settings, db: Database) -> str:
+    """Under the built-in identity a project may be named (in any domain); an id, or
+    any project of another identity mode, is taken as it is."""
+    if settings.auth_mode != "builtin":
+        return project
+    projects = await Directory(db, passwords(settings)).list_projects()
+    named = [p.id for p in projects if project in (p.id, p.name)]
+    if len(named) > 1:
+        raise GlimpseError(f"several projects are named {project!r}: give its id")
+    return named[0] if named else project
+
+
 async def _set(args: argparse.Namespace, settings: Settings, db: Database, _: StoreRegistry) -> int:
-    await LocalLimits(db, settings).set(args.project, args.values)
+    project = await _project_id(args.project, settings, db)
+    await LocalLimits(db, settings).set(project, args.values)
     _warn_if_unused(settings)
-    return await _show(args, settings, db, _)
+    return await _print(project, settings, db)
 
 
 async def _unset(
     args: argparse.Namespace, settings: Settings, db: Database, _: StoreRegistry
 ) -> int:
-    await LocalLimits(db, settings).unset(args.project, args.names)
-    return await _show(args, settings, db, _)
+    project = await _project_id(args.project, settings, db)
+    await LocalLimits(db, settings).unset(project, args.names)
+    return await _print(project, settings, db)
 
 
 async def _show(
     args: argparse.Namespace, settings: Settings, db: Database, _: StoreRegistry
 ) -> int:
+    return await _print(await _project_id(args.project, settings, db), settings, db)
+
+
+async def _print(project: str, settings: Settings, db: Database) -> int:
+    print(f"project {project}")
     print(f"{'resource':<24}{'limit':>12}  {'from':<12}{'usage':>10}")
-    for name, limit, source, usage in await LocalLimits(db, settings).described(args.project):
+    for name, limit, source, usage in await LocalLimits(db, settings).described(project):
         print(f"{name:<24}{limit:>12}  {source:<12}{usage:>10}")
     return 0
 
@@ -74,18 +96,18 @@ def add_limits_commands(
         return lambda args: run_with_database(settings_of, work, args)  # type: ignore[arg-type]
 
     show = limits_sub.add_parser("show", help="limits, where they come from, and usage")
-    show.add_argument("project", help="project id")
+    show.add_argument("project", help="project id (built-in identity: or name)")
     show.set_defaults(func=run(_show))
 
     set_ = limits_sub.add_parser(
         "set", help="set limits: RESOURCE=LIMIT (MiB for sizes; -1: unlimited)"
     )
-    set_.add_argument("project", help="project id")
+    set_.add_argument("project", help="project id (built-in identity: or name)")
     set_.add_argument("values", nargs="+", metavar="RESOURCE=LIMIT")
     set_.set_defaults(func=_parsed(run(_set)))
 
     unset = limits_sub.add_parser("unset", help="back to the registered default")
-    unset.add_argument("project", help="project id")
+    unset.add_argument("project", help="project id (built-in identity: or name)")
     unset.add_argument("names", nargs="+", metavar="RESOURCE", choices=UNIFIED_LIMITS)
     unset.set_defaults(func=run(_unset))
 

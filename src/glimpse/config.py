@@ -349,6 +349,10 @@ class Settings(BaseSettings):
     # open connections per process (lowered to fit the open-files limit); one more is
     # answered 503 and closed
     http_max_connections: int = Field(default=4096, ge=1, le=1_000_000)
+    # open connections per process from one client address, at most half the cap above
+    # so that no one client can take every connection; 0: no such limit (behind a proxy,
+    # where every client comes from the proxy's address)
+    http_max_connections_per_client: int = Field(default=1024, ge=0, le=1_000_000)
 
     # --- the upload path
     # bytes gathered from the network before one hash/write step (the most: blocks get

@@ -28,8 +28,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield running
 
 
-def connect(server: ServerProcess) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+def connect(server: ServerProcess, source: str = "127.0.0.1") -> socket.socket:
+    """A connection from ``source`` (any 127.x.y.z is this host's loopback)."""
+    sock = socket.create_connection(
+        ("127.0.0.1", server.port), timeout=10, source_address=(source, 0)
+    )
     return sock
 
 
@@ -232,6 +235,35 @@ def test_connections_past_the_cap_are_refused_with_503(tmp_path: Path) -> None:
                 sock.close()
         time.sleep(0.3)
         assert answers(server)
+
+
+def test_one_address_cannot_take_every_connection(tmp_path: Path) -> None:
+    env = {
+        "GLIMPSE_HTTP_MAX_CONNECTIONS": "16",
+        "GLIMPSE_HTTP_MAX_CONNECTIONS_PER_CLIENT": "100",  # lowered to half the cap
+        "GLIMPSE_HTTP_HEADER_TIMEOUT_SECONDS": "60",
+    }
+    with ServerProcess(tmp_path, env=env) as server:
+        time.sleep(0.5)  # the start-up probe's connection may still be closing
+        held = [connect(server, "127.0.0.2") for _ in range(8)]
+        try:
+            time.sleep(0.3)
+            with connect(server, "127.0.0.2") as extra:
+                reply, _ = closed_within(extra, 5)
+            assert reply.startswith(b"HTTP/1.1 503 ")
+            assert b"from this address" in reply
+            # another address is still served, on a connection of its own
+            with connect(server, "127.0.0.3") as other:
+                other.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert read_all(other).startswith(b"HTTP/1.1 200 ")
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.3)
+        # the closed ones no longer count against the address
+        with connect(server, "127.0.0.2") as again:
+            again.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert read_all(again).startswith(b"HTTP/1.1 200 ")
 
 
 def test_still_answering_when_file_descriptors_run_short(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from glimpse.edge.limits import RESERVED_FDS, EdgeLimits, raise_open_files_limit
         ("http_keepalive_timeout_seconds", 0),
         ("http_body_timeout_seconds", -1),
         ("http_max_connections", 0),
+        ("http_max_connections_per_client", -1),
     ],
 )
 def test_out_of_range_values_are_refused_by_name(name: str, value: int, tmp_path: Path) -> None:
@@ -49,3 +50,14 @@ def test_the_connection_cap_leaves_descriptors_for_the_rest(
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == open_files[1]
     if open_files[1] != resource.RLIM_INFINITY:
         assert limits.connection_cap() == min(4096, open_files[1] - RESERVED_FDS)
+
+
+@pytest.mark.parametrize(
+    ("per_client", "cap", "expected"),
+    [(1024, 4096, 1024), (1024, 192, 96), (5, 1, 1), (0, 4096, None)],
+)
+def test_one_client_gets_at_most_half_the_connections(
+    per_client: int, cap: int, expected: int | None, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, http_max_connections_per_client=per_client)
+    assert EdgeLimits.from_settings(settings).client_cap(cap) == expected

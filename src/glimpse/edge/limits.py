@@ -21,6 +21,7 @@ class EdgeLimits:
     keepalive_timeout: int
     body_timeout: float
     max_connections: int
+    max_connections_per_client: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeLimits:
@@ -30,6 +31,7 @@ class EdgeLimits:
             keepalive_timeout=settings.http_keepalive_timeout_seconds,
             body_timeout=settings.http_body_timeout_seconds,
             max_connections=settings.http_max_connections,
+            max_connections_per_client=settings.http_max_connections_per_client,
         )
 
     def connection_cap(self) -> int:
@@ -40,6 +42,13 @@ class EdgeLimits:
         if soft == resource.RLIM_INFINITY:
             return self.max_connections
         return max(1, min(self.max_connections, soft - RESERVED_FDS))
+
+    def client_cap(self, connection_cap: int) -> int | None:
+        """How many of the ``connection_cap`` connections one client address may hold:
+        never more than half, so others still get in; None when there is no such limit."""
+        if not self.max_connections_per_client:
+            return None
+        return max(1, min(self.max_connections_per_client, connection_cap // 2))
 
 
 def raise_open_files_limit() -> None:

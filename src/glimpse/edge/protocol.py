@@ -8,8 +8,9 @@
   while the application waits for it (time the application itself pauses reading does
   not count); the application then sees ``http.disconnect``;
 - a response: closed when the client reads nothing for ``body_timeout`` seconds;
-- open connections: at most :meth:`EdgeLimits.connection_cap`; one more gets 503 and
-  is closed at once.
+- open connections: at most :meth:`EdgeLimits.connection_cap`, and of those at most
+  :meth:`EdgeLimits.client_cap` from one client address; one more gets 503 and is
+  closed at once.
 
 ``http.response.pathsend`` (ASGI extension) sends a file with ``sendfile``.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -41,6 +43,9 @@ def _response(status: bytes, body: bytes) -> bytes:
 
 
 TOO_MANY_CONNECTIONS = _response(b"503 Service Unavailable", b"Too many open connections")
+TOO_MANY_FROM_CLIENT = _response(
+    b"503 Service Unavailable", b"Too many open connections from this address"
+)
 HEADERS_TOO_LARGE = _response(
     b"431 Request Header Fields Too Large", b"Request header fields too large"
 )
@@ -56,6 +61,8 @@ class EdgeProtocol(HttpToolsProtocol):
     settings (worker processes get them as the application does)."""
 
     _process_limits: ClassVar[EdgeLimits | None] = None
+    # open connections of this process by client address
+    _by_client: ClassVar[Counter[str]] = Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +71,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self.limits = EdgeProtocol._process_limits
         self.timeout_keep_alive = self.limits.keepalive_timeout
         self._cap = self.limits.connection_cap()
+        self._client_cap = self.limits.client_cap(self._cap)
+        self._client: str | None = None  # counted in _by_client while open
         self._awaiting_headers = True
         self._header_bytes = 0  # as received, while the headers are incomplete
         self._header_size = 0  # as parsed
@@ -79,18 +88,37 @@ class EdgeProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self._cap:
             log.warning("refusing a connection: %d open, the limit", len(self.connections))
-            transport.write(TOO_MANY_CONNECTIONS)
-            transport.close()
-            self.transport = transport
-            self.parser = None  # type: ignore[assignment]
+            self._refuse_connection(transport, TOO_MANY_CONNECTIONS)
             return
+        peer = transport.get_extra_info("peername")
+        client = peer[0] if isinstance(peer, tuple) else None
+        if client is not None and self._client_cap is not None:
+            if self._by_client[client] >= self._client_cap:
+                log.warning(
+                    "refusing a connection: %s has %d open, the limit", client, self._client_cap
+                )
+                self._refuse_connection(transport, TOO_MANY_FROM_CLIENT)
+                return
+            self._by_client[client] += 1
+            self._client = client
         super().connection_made(transport)
         # zero-copy only where the socket carries the bytes as they are (not TLS)
         self._pathsend = self.scheme == "http" and transport.get_extra_info("socket") is not None
         self._start_header_timer()
 
+    def _refuse_connection(self, transport: asyncio.Transport, response: bytes) -> None:
+        transport.write(response)
+        transport.close()
+        self.transport = transport
+        self.parser = None  # type: ignore[assignment]
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._client is not None:
+            self._by_client[self._client] -= 1
+            if not self._by_client[self._client]:
+                del self._by_client[self._client]
+            self._client = None
         if self.parser is None:  # refused in connection_made, or already lost
             return
         super().connection_lost(exc)

@@ -3,8 +3,9 @@
 ``STATUS`` is the one table from glimpse's errors (named for what happened) to Glance's
 status codes; the errors only HTTP can meet (a method no route serves, a bad ``Range``)
 are defined here. The body format follows the request's ``Accept`` the way Glance's
-(WebOb's) does: HTML when HTML is acceptable at least as much as JSON (no ``Accept`` and
-``*/*`` included), JSON when only JSON is, plain text otherwise.
+(WebOb's) does: HTML when HTML is acceptable at least as much as JSON (``*/*``
+included), JSON when only JSON is, plain text otherwise — also without an ``Accept``
+header, as Glance under uWSGI answers.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _quality(accept: str, media_type: str) -> float:
 
 def error_format(accept: str | None) -> str:
     if not accept:
-        return "html"
+        return "plain"
     html, json = _quality(accept, "text/html"), _quality(accept, "application/json")
     if html > 0 and html >= json:
         return "html"

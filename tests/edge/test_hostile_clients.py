@@ -94,6 +94,40 @@ def test_a_malformed_request_gets_400(server: ServerProcess) -> None:
         assert read_all(sock).startswith(b"HTTP/1.1 400 ")
 
 
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"FOO /v2/images HTTP/1.1", b"405 "),
+        (b"BREW /v2/images/x/file HTTP/1.1", b"405 "),
+        (b"PATCHX /v2/schemas/image HTTP/1.1", b"405 "),
+        (b"FOO /v2/nowhere HTTP/1.1", b"501 "),  # as Glance
+        (b"F@O /v2/images HTTP/1.1", b"400 "),
+    ],
+)
+def test_a_method_nobody_knows_gets_glances_answer(
+    server: ServerProcess, request_line: bytes, status: bytes
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(
+            request_line + b"\r\nHost: a\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+        )
+        reply = read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 " + status), reply[:200]
+    if status == b"405 ":
+        assert b"The method " + request_line.split()[0] + b" is not allowed" in reply
+        assert b"\r\nallow: " in reply
+
+
+def test_an_unknown_method_after_a_request_on_the_same_connection(server: ServerProcess) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"FOO /v2/images HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 405 ")
+        sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+
+
 def test_an_upgrade_request_is_answered_as_plain_http(server: ServerProcess) -> None:
     with connect(server) as sock:
         sock.sendall(

@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -52,6 +54,12 @@ HEADERS_TOO_LARGE = _response(
 HEADER_TIMEOUT = _response(b"408 Request Timeout", b"Request headers not received in time")
 
 
+# a request line whose method llhttp does not know: parsed with a method it knows in its
+# place, so that the application answers it (405, as Glance does) instead of a bare 400
+_UNKNOWN_METHOD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}(?= )")
+_STAND_IN_METHOD = b"PROPFIND"
+
+
 class _Refused(Exception):
     """A limit answered the request; the parser stops."""
 
@@ -81,6 +89,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._last_read = 0.0
         self._body_timer: asyncio.TimerHandle | None = None
         self._pathsend = False
+        self._unknown_method: str | None = None
         self.app = self._app_with_pathsend
 
     # ---------------------------------------------------------------- connections
@@ -139,7 +148,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self._last_read = self.loop.time()
         self._unset_keepalive_if_required()
         try:
-            self.parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade:
             # no WebSockets here (uvicorn runs with ws="none"): answered as plain HTTP
             log.debug("answering an Upgrade request as plain HTTP")
@@ -152,6 +161,21 @@ class EdgeProtocol(HttpToolsProtocol):
         # headers still incomplete: the parser keeps them whole in memory, so stop early
         if self._awaiting_headers and self._header_bytes > self.limits.max_header_bytes:
             self._refuse(HEADERS_TOO_LARGE)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            # only where this data starts the request (the parser failed on its first
+            # bytes): the parser is replaced and fed again from there
+            method = _UNKNOWN_METHOD.match(data)
+            if method is None or not self._awaiting_headers or self._header_bytes != len(data):
+                raise
+            self._unknown_method = method.group().decode("ascii")
+            self.parser = httptools.HttpRequestParser(self)
+            with contextlib.suppress(AttributeError):  # as uvicorn sets it up
+                self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+            self.parser.feed_data(_STAND_IN_METHOD + data[method.end() :])
 
     def _refuse(self, response: bytes) -> None:
         self._cancel_timers()
@@ -186,6 +210,9 @@ class EdgeProtocol(HttpToolsProtocol):
             self._header_timer.cancel()
             self._header_timer = None
         super().on_headers_complete()
+        if self._unknown_method is not None:
+            self.scope["method"] = self._unknown_method  # the cycle's scope, not yet run
+            self._unknown_method = None
         # until on_message_complete (at once, for a request without a body)
         self._in_body = True
         self._last_read = self.loop.time()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -149,3 +152,44 @@ async def web_importer(
         web_download_read_timeout=1.0,
     )
     return made
+
+
+# ------------------------------------------------------ qemu-img (Debian's qemu-utils)
+
+VIRTUAL = 16 << 20
+
+
+def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(args, check=True, capture_output=True)
+
+
+def written_qcow2(path: Path) -> Path:
+    """A qcow2 of 16 MiB with two patterned extents (the rest unallocated)."""
+    run("qemu-img", "create", "-f", "qcow2", str(path), str(VIRTUAL))
+    run("qemu-io", "-c", "write -P 0xab 0 1M", "-c", "write -P 0x5c 9M 2M", str(path))
+    return path
+
+
+def fake_qemu_img(tmp_path: Path, body: str) -> Path:
+    """A qemu-img first on the PATH that runs ``body`` for convert (the real one for
+    the rest), recording its process id."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real = shutil.which("qemu-img")
+    script = bin_dir / "qemu-img"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = convert ]; then echo $$ > {tmp_path}/pid; {body}; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def gone(pid_file: Path) -> bool:
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"

@@ -13,7 +13,6 @@ import lzma
 import os
 import shutil
 import struct
-import subprocess
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,24 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.imports.conftest import OWNER, Web, md5, new_image, settled, stage, start_import
+from glimpse.config import Settings
+from glimpse.imports.conversion import Conversion
+from glimpse.imports.decompression import detect
+from glimpse.tasks.model import JobFailed
+from tests.imports.conftest import (
+    OWNER,
+    VIRTUAL,
+    Web,
+    fake_qemu_img,
+    gone,
+    md5,
+    new_image,
+    run,
+    settled,
+    stage,
+    start_import,
+    written_qcow2,
+)
 from tests.support.records import admin
 
 pytestmark = pytest.mark.skipif(
@@ -30,18 +46,6 @@ pytestmark = pytest.mark.skipif(
     reason="qemu-img (Debian's qemu-utils) is not installed",
 )
 DIRECT = {"method": {"name": "glance-direct"}}
-VIRTUAL = 16 << 20
-
-
-def run(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(args, check=True, capture_output=True)
-
-
-def written_qcow2(path: Path) -> Path:
-    """A qcow2 of 16 MiB with two patterned extents (the rest unallocated)."""
-    run("qemu-img", "create", "-f", "qcow2", str(path), str(VIRTUAL))
-    run("qemu-io", "-c", "write -P 0xab 0 1M", "-c", "write -P 0x5c 9M 2M", str(path))
-    return path
 
 
 @pytest.fixture
@@ -180,6 +184,7 @@ def corrupt_qcow2(path: Path) -> Path:
         ("raw-claimed-qcow2", "disk_format is qcow2 but the data is raw"),
         ("qcow2-claimed-raw", "disk_format is raw but the data is qcow2"),
         ("iso-claimed-raw", "disk_format is raw but the data is an ISO"),
+        ("qcow2-and-iso", "Multiple formats detected"),
     ],
 )
 async def test_unsafe_or_corrupt_data_is_refused(
@@ -199,6 +204,11 @@ async def test_unsafe_or_corrupt_data_is_refused(
     elif kind == "qcow2-claimed-raw":
         written_qcow2(path)
         disk_format = "raw"
+    elif kind == "qcow2-and-iso":
+        run("qemu-img", "create", "-f", "qcow2", str(path), "1M")
+        with open(path, "r+b") as image:
+            image.seek(0x8001)
+            image.write(b"CD001")
     else:
         path.write_bytes(b"\0" * 0x8001 + b"CD001" + b"\0" * 4000)
         disk_format = "raw"
@@ -220,29 +230,29 @@ async def test_a_qcow2_whose_virtual_size_is_over_the_cap_is_refused_unconverted
     assert f"virtual size of {VIRTUAL} bytes is over the image size cap" in message
 
 
-def fake_qemu_img(tmp_path: Path, body: str) -> Path:
-    """A qemu-img first on the PATH that runs ``body`` for convert (the real one for
-    the rest), recording its process id."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    real = shutil.which("qemu-img")
-    script = bin_dir / "qemu-img"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'if [ "$1" = convert ]; then echo $$ > {tmp_path}/pid; {body}; fi\n'
-        f'exec {real} "$@"\n'
-    )
-    script.chmod(0o755)
-    return bin_dir
-
-
-def gone(pid_file: Path) -> bool:
-    pid = int(pid_file.read_text())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("backing-file", "images with a backing file are not allowed"),
+        ("data-file", "images with an external data file are not allowed"),
+        ("flat-vmdk", "VMDK create-type monolithicFlat is not allowed"),
+    ],
+)
+async def test_qemu_img_info_is_a_second_line(tmp_path: Path, kind: str, expected: str) -> None:
+    """What the format inspector refuses first, qemu-img info's checks refuse too."""
+    path = tmp_path / "disk"
+    if kind == "backing-file":
+        (tmp_path / "base").write_bytes(b"\0" * 4096)
+        run("qemu-img", "create", "-f", "qcow2", "-b", "base", "-F", "raw", str(path))
+    elif kind == "data-file":
+        data_file = f"data_file={tmp_path / 'ext'}"
+        run("qemu-img", "create", "-f", "qcow2", "-o", data_file, str(path), "1M")
+    else:
+        run("qemu-img", "create", "-f", "vmdk", "-o", "subformat=monolithicFlat", str(path), "1M")
+    disk_format = "vmdk" if kind == "flat-vmdk" else "qcow2"
+    conversion = Conversion(Settings(data_dir=tmp_path))
+    with pytest.raises(JobFailed, match=expected):
+        await conversion._checked_info(path, disk_format)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +301,21 @@ async def test_the_work_space_bounds_the_converted_file(plugin_client: Any, tmp_
 
 
 # ------------------------------------------------------------------ decompression
+
+
+def test_magic_numbers() -> None:
+    assert detect(gzip.compress(b"x")) == "gzip"
+    assert detect(bz2.compress(b"x")) == "bzip2"
+    assert detect(b"BZh9 not bzip2 at all") is None
+    assert detect(os.urandom(2) + b"-lh5-") == "lha"
+    assert detect(b"\0" * 10) is None
+
+
+async def test_data_that_is_not_compressed_passes_unchanged(plugin_client: Any) -> None:
+    client = await plugin_client(image_import_plugins=["image_decompression", "no_op"])
+    data = b"BZh9" + os.urandom(100_000)
+    image = await imported(client, data)
+    assert image["status"] == "active" and image["checksum"] == md5(data)
 
 
 def zipped(*members: tuple[str, bytes]) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,20 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tests.imports.conftest import Web, md5, new_image, settled, start_import
+import pytest
+
+from tests.imports.conftest import (
+    Web,
+    fake_qemu_img,
+    gone,
+    md5,
+    new_image,
+    run,
+    settled,
+    stage,
+    start_import,
+    written_qcow2,
+)
 from tests.support.records import admin
 
 
@@ -107,3 +121,72 @@ async def test_a_killed_worker_s_import_is_resumed_within_the_lease(
     (task,) = image["_tasks"]
     assert task["status"] == "success"
     assert time.monotonic() - killed_at < 2.0 + 10  # the lease, plus the transfer
+
+
+@pytest.mark.skipif(
+    shutil.which("qemu-img") is None and os.environ.get("GLIMPSE_TEST_REQUIRE_QEMU_IMG") != "1",
+    reason="qemu-img (Debian's qemu-utils) is not installed",
+)
+async def test_a_worker_killed_mid_conversion_leaves_nothing_behind(
+    make_client: Any,
+    import_settings: dict[str, Any],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    work_dir = tmp_path / "work"
+    plugins = {"image_import_plugins": ["image_conversion"], "image_import_work_dir": work_dir}
+    settings = {
+        **import_settings,
+        **plugins,
+        "import_allowed_hosts": [],
+        "import_allowed_ports": [80],
+        "task_lease_seconds": 2.0,
+    }
+    api = await make_client(**{**settings, "run_workers": False})
+    source = written_qcow2(tmp_path / "disk.qcow2")
+    image_id = await new_image(api, disk_format="qcow2")
+    assert (await stage(api, image_id, source.read_bytes())).status_code == 204
+    # the first worker's qemu-img convert hangs; the worker is killed meanwhile
+    bin_dir = fake_qemu_img(tmp_path, "exec sleep 600")
+    env = {
+        **_settings_env(settings, database_url, tmp_path / "worker-data"),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "GLIMPSE_IMAGE_IMPORT_PLUGINS": json.dumps(plugins["image_import_plugins"]),
+        "GLIMPSE_IMAGE_IMPORT_WORK_DIR": str(work_dir),
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "glimpse", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    pid_file = tmp_path / "pid"
+    try:
+        assert (await start_import(api, image_id, {"method": {"name": "glance-direct"}})).is_success
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            await asyncio.sleep(0.1)
+        assert [p.name[:7] for p in work_dir.iterdir()] == ["import-"]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        log.close()
+    # its qemu-img (in a process group of its own) dies with it
+    deadline = time.monotonic() + 5
+    while not gone(pid_file):
+        assert time.monotonic() < deadline, "qemu-img outlived its worker"
+        await asyncio.sleep(0.05)
+    # another worker on the node resumes the import and sweeps the dead one's directory
+    await make_client(**settings)
+    image = await settled(api, image_id, timeout=30)
+    assert (image["status"], image["disk_format"]) == ("active", "raw"), image
+    raw = tmp_path / "out.raw"
+    raw.write_bytes((await api.get(f"/v2/images/{image_id}/file", headers=admin())).content)
+    run("qemu-img", "compare", "-f", "qcow2", "-F", "raw", str(source), str(raw))
+    assert list(work_dir.iterdir()) == []

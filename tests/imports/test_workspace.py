@@ -17,10 +17,9 @@ from glimpse.imports.workspace import Workspace, read_file
 from glimpse.tasks.model import JobFailed
 
 
-def aged(path: Path, seconds: float = 3600) -> Path:
+def aged(path: Path, seconds: float = 3600) -> None:
     then = time.time() - seconds
     os.utime(path, (then, then))
-    return path
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -34,23 +33,23 @@ async def test_directories_nobody_holds_are_swept(tmp_path: Path) -> None:
     dead = root / "import-dead"
     dead.mkdir()
     (dead / "staged").write_bytes(b"left behind")
-    aged(dead)
     held = root / "import-held"
     held.mkdir()
-    aged(held)
-    young = root / "import-young"
-    young.mkdir()
+    stale = root / ".new-stale"
+    stale.mkdir()
+    aged(stale)
+    fresh = root / ".new-fresh"  # another process is about to lock it
+    fresh.mkdir()
     (root / "stray-file").write_bytes(b"")
-    aged(root / "stray-file")
     fd = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # a live import in another process
     try:
         async with Workspace(root, 1 << 20) as space:
             assert space.path.parent == root and space.path.is_dir()
+            assert space.path.name.startswith("import-")
             left = {p.name for p in root.iterdir()}
-            assert left == {"import-held", "import-young", "stray-file", space.path.name}
-            # another import on the node does not take this one's directory
-            aged(space.path)
+            assert left == {"import-held", ".new-fresh", "stray-file", space.path.name}
+            # another import on the node leaves this one's directory alone
             async with Workspace(root, 1 << 20) as other:
                 assert space.path.is_dir()
                 assert other.path != space.path
@@ -74,6 +73,6 @@ def test_conversion_needs_qemu_img_and_prlimit(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     settings = Settings(data_dir=tmp_path, image_import_plugins=["image_conversion"])
-    with pytest.raises(ConfigurationError, match="qemu-img and prlimit cannot be found"):
+    with pytest.raises(ConfigurationError, match="qemu-img, prlimit, setpriv cannot be found"):
         ImportPlugins(settings)
     ImportPlugins(Settings(data_dir=tmp_path, image_import_plugins=["image_decompression"]))

@@ -2,12 +2,13 @@
 
 Glance's order of checks: the data must be the format its ``disk_format`` claims and
 pass the format inspector's safety checks before qemu-img reads it (an ISO stays an ISO,
-unconverted); ``qemu-img info`` must agree, and report no backing file, no external data
-file and no VMDK create-type outside the safe two; then ``qemu-img convert``, unless the
+unconverted); ``qemu-img info`` must read it as that format, and report no backing file,
+no external data file and no VMDK create-type outside the safe two (again: a second
+line, should the inspector miss one); then ``qemu-img convert``, unless the
 data is already in the output format. Every qemu-img runs under ``prlimit`` (CPU time,
-address space, and for convert the file size the work space has room for) and a wall
-clock timeout after which it is killed. The output goes through the upload's format
-inspection again when it is written to the stores.
+address space, and for convert the file size the work space has room for), a wall
+clock timeout after which it is killed, and dies with the process that started it. The
+output goes through the upload's format inspection again when it is written to the stores.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ async def run_limited(args: list[str], limits: Limits, cwd: Path) -> str:
     """Run ``args`` in ``cwd`` within ``limits``; its standard output, or JobFailed
     saying why not. (Files are named relative to ``cwd``: its messages name no path.)"""
     command = [
+        # it dies with glimpse's process: a worker killed mid-conversion leaves none behind
+        *("setpriv", "--pdeathsig", "KILL", "--"),
         "prlimit",
         # SIGXCPU at the limit, SIGKILL a second later if it is ignored
         f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
@@ -99,11 +102,12 @@ async def run_limited(args: list[str], limits: Limits, cwd: Path) -> str:
 
 
 def check_tools() -> None:
-    """qemu-img and prlimit must be installed where image_conversion is configured."""
-    missing = [tool for tool in ("qemu-img", "prlimit") if shutil.which(tool) is None]
+    """qemu-img, prlimit and setpriv must be installed where image_conversion is
+    configured."""
+    missing = [tool for tool in ("qemu-img", "prlimit", "setpriv") if shutil.which(tool) is None]
     if missing:
         raise ConfigurationError(
-            f"image_import_plugins has image_conversion but {' and '.join(missing)} "
+            f"image_import_plugins has image_conversion but {', '.join(missing)} "
             "cannot be found (install qemu-utils and util-linux)"
         )
 
@@ -153,9 +157,8 @@ class Conversion:
     async def _checked_info(self, src: Path, disk_format: str) -> int:
         """qemu-img info's virtual size, once what it reports is safe."""
         args = ["qemu-img", "info", "-f", disk_format, "--output=json", src.name]
+        # -f: qemu-img reads it as that format or fails
         info = json.loads(await run_limited(args, self.info_limits, src.parent))
-        if info.get("format") != disk_format:
-            raise _failed(f"qemu-img reads the data as {info.get('format')}, not {disk_format}")
         if "backing-filename" in info:
             raise _failed("images with a backing file are not allowed")
         specific = info.get("format-specific", {}).get("data", {})

@@ -23,8 +23,11 @@ from glimpse.tasks.model import JobFailed
 
 log = logging.getLogger(__name__)
 
-# a directory this young may be one another process has made but not yet locked
-_SWEEP_AFTER_SECONDS = 60.0
+# a directory is made under a temporary name, locked, then renamed: one under its final
+# name that nobody holds is a dead import's; one still under its temporary name this
+# old is one whose process died in between
+_FRESH = ".new-"
+_STALE_FRESH_SECONDS = 60.0
 READ_SIZE = 1 << 20
 
 
@@ -32,7 +35,8 @@ def _sweep(root: Path) -> None:
     """Remove the directories of imports whose worker is gone."""
     for entry in root.iterdir():
         try:
-            if time.time() - entry.stat().st_mtime < _SWEEP_AFTER_SECONDS:
+            age = time.time() - entry.stat().st_mtime
+            if entry.name.startswith(_FRESH) and age < _STALE_FRESH_SECONDS:
                 continue
             fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
@@ -68,9 +72,11 @@ class Workspace:
     def _open(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         _sweep(self.root)
-        self.path = Path(tempfile.mkdtemp(dir=self.root, prefix="import-"))
-        self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        fresh = Path(tempfile.mkdtemp(dir=self.root, prefix=_FRESH))
+        self._fd = os.open(fresh, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.path = fresh.with_name("import-" + fresh.name.removeprefix(_FRESH))
+        fresh.rename(self.path)
 
     def _close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

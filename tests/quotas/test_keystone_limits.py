@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openstack
@@ -14,7 +15,7 @@ import pytest
 from openstack import exceptions as sdk_exceptions
 
 from tests.support.keystone import Keystone
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK50Warning"),
@@ -166,3 +167,22 @@ def test_openstacksdk_upload_over_image_size_total(
             conn.image.delete_image(image)
     finally:
         conn.close()
+
+
+async def test_limits_that_cannot_be_read_refuse_the_request(tmp_path: Path) -> None:
+    """Keystone out of reach: 503 (BackendUnavailable), never a free pass."""
+    from glimpse.config import Settings
+    from glimpse.errors import BackendUnavailable
+    from glimpse.quotas.limits import KeystoneLimits as Source
+
+    settings = Settings(
+        data_dir=tmp_path,
+        auth_mode="keystone",
+        use_keystone_limits=True,
+        keystone_auth_url=f"http://127.0.0.1:{free_port()}/v3",
+        keystone_username="glimpse",
+        keystone_password="secret",
+        keystone_timeout_seconds=2,
+    )
+    with pytest.raises(BackendUnavailable, match="limits of project alpha cannot be read"):
+        await Source(settings).limits("alpha")

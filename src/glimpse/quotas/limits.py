@@ -5,6 +5,7 @@ the settings. A resource without any limit gets 0, as in Keystone; -1 is unlimit
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Protocol
@@ -14,6 +15,8 @@ from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.errors import BackendUnavailable
 from glimpse.quotas.repository import LimitRepository
 from glimpse.quotas.usage import RESOURCES, Usage, usage_of
+
+log = logging.getLogger(__name__)
 
 
 class LimitSource(Protocol):
@@ -110,11 +113,16 @@ class KeystoneLimits:
 
     def _read(self, project: str) -> dict[str, int]:
         from keystoneauth1 import exceptions as ksa_exceptions
+        from oslo_limit import exception as ol_exceptions
         from oslo_limit import limit
 
         configure_oslo_limit(self.settings)
         try:
             enforcer = limit.Enforcer(lambda _project, names: dict.fromkeys(names, 0))
             return dict(enforcer.get_project_limits(project, RESOURCES))
-        except (ksa_exceptions.ConnectFailure, ksa_exceptions.ConnectionError) as exc:
-            raise BackendUnavailable(f"Keystone cannot be reached for limits: {exc}") from None
+        except (ksa_exceptions.ConnectionError, ol_exceptions.SessionInitError) as exc:
+            # never a free pass: without its limits, the request is refused
+            log.error("unified limits: Keystone's limits cannot be read: %s", exc)
+            raise BackendUnavailable(
+                f"The limits of project {project} cannot be read now."
+            ) from None

@@ -160,7 +160,7 @@ def test_openstacksdk_upload_over_image_size_total(
                 wait=True,
             )  # fmt: skip
         assert refused.value.status_code == 413
-        assert "image_size_total is over limit of 4" in str(refused.value)
+        assert "image_size_total is over limit of 4" in refused.value.response.text
         # nothing of it kept (the SDK may delete the record it made)
         assert all(i.status == "queued" for i in conn.image.images() if i.name == "over")
         for image in conn.image.images():

@@ -6,8 +6,9 @@ setup --auth-url URL --admin-password-file F --credentials OUT
     with a ``member`` and a ``reader`` user; the admin user also gets ``admin`` on the
     system and on the Default domain (for system- and domain-scoped tokens). Writes
     every name and password to OUT (JSON, mode 600).
-set-image-endpoint --credentials F --url URL
-    point the ``image`` service's public, internal and admin endpoints at URL.
+set-image-endpoint --credentials F --url URL [--region R]
+    point the ``image`` service's public, internal and admin endpoints of region R
+    (default: the credentials' region, RegionOne; created if missing) at URL.
 """
 
 from __future__ import annotations
@@ -124,23 +125,28 @@ def setup(args: argparse.Namespace) -> None:
 def set_image_endpoint(args: argparse.Namespace) -> None:
     credentials = json.loads(Path(args.credentials).read_text())
     api = admin_api(credentials["auth_url"], credentials["admin"]["password"])
+    region = args.region or credentials["region"]
+    if api.get(f"/regions/{region}", raise_exc=False).status_code == 404:
+        api.post("/regions", json={"region": {"id": region}})
     service = ensure(api, "services", {"name": "glance", "type": "image"}, type="image")
-    existing = api.get("/endpoints", params={"service_id": service["id"]}).json()["endpoints"]
+    existing = api.get(
+        "/endpoints", params={"service_id": service["id"], "region_id": region}
+    ).json()["endpoints"]
     for interface in INTERFACES:
         body = {
             "service_id": service["id"],
             "interface": interface,
             "url": args.url,
-            "region_id": credentials["region"],
+            "region_id": region,
         }
-        mine = [e for e in existing if e["interface"] == interface]
+        mine = [e for e in existing if e["interface"] == interface and e["region_id"] == region]
         if mine:
             api.patch(f"/endpoints/{mine[0]['id']}", json={"endpoint": body})
             for extra in mine[1:]:
                 api.delete(f"/endpoints/{extra['id']}")
         else:
             api.post("/endpoints", json={"endpoint": body})
-    print(f"ks_admin: image endpoint ({', '.join(INTERFACES)}) -> {args.url}")
+    print(f"ks_admin: image endpoint ({', '.join(INTERFACES)}) of {region} -> {args.url}")
 
 
 def main() -> None:
@@ -154,6 +160,7 @@ def main() -> None:
     ep = sub.add_parser("set-image-endpoint")
     ep.add_argument("--credentials", required=True)
     ep.add_argument("--url", required=True)
+    ep.add_argument("--region")
     ep.set_defaults(func=set_image_endpoint)
     args = parser.parse_args()
     args.func(args)

@@ -124,8 +124,9 @@ class Keystone:
         assert info.expires <= expires  # the token really ends with the credential
         return info.auth_token, info.expires
 
-    def set_image_endpoint(self, url: str) -> None:
-        command = [sys.executable, KS_ADMIN, "set-image-endpoint"]
+    def set_image_endpoint(self, url: str, region: str = "RegionOne") -> None:
+        """The catalog's image endpoints (every interface) of ``region`` → ``url``."""
+        command = [sys.executable, KS_ADMIN, "set-image-endpoint", "--region", region]
         subprocess.run(
             [*command, "--credentials", self.credentials_file, "--url", url],
             check=True,

@@ -223,3 +223,17 @@ def test_import_plugins_are_off_by_default_and_named_as_in_glance(tmp_path: Path
         settings(tmp_path, image_conversion_output_format="vdi")
     with pytest.raises(ValidationError, match="image_conversion_timeout_seconds must be at"):
         settings(tmp_path, image_conversion_timeout_seconds=0)
+
+
+# ------------------------------------------------------------------ import methods
+
+
+def test_import_methods_are_known_and_glance_download_needs_keystone(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown glance-upload"):
+        settings(tmp_path, enabled_import_methods=["glance-direct", "glance-upload"])
+    with pytest.raises(ValidationError, match="glance-download needs auth_mode = keystone"):
+        settings(tmp_path, enabled_import_methods=["glance-download"])
+    made = settings(tmp_path, auth_mode="keystone", enabled_import_methods=["glance-download"])
+    assert made.glance_download_properties == [
+        "hw_", "trait:", "os_distro", "os_secure_boot", "os_type",
+    ]  # fmt: skip

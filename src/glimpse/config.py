@@ -33,6 +33,7 @@ DEFAULT_DISK_FORMATS = [
     "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
 ]  # fmt: skip
 
+IMPORT_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
@@ -290,7 +291,7 @@ class Settings(BaseSettings):
     keystone_limits_endpoint_id: str | None = None
     keystone_limits_region: str | None = None
 
-    # --- interoperable import (glance-direct, web-download, copy-image)
+    # --- interoperable import (glance-direct, web-download, copy-image, glance-download)
     # where staged data waits for its import: a [stores.os_glance_staging_store] section
     # (Glance's reserved name; share it between nodes so any node finishes any import),
     # else a file store in data_dir/staging
@@ -306,6 +307,14 @@ class Settings(BaseSettings):
     web_download_connect_timeout: float = 10.0
     web_download_read_timeout: float = 60.0
     web_download_retries: int = 3
+    # glance-download (Glance's [glance_download_properties] extra_properties): the
+    # remote image's properties whose names start with one of these are copied (never
+    # os_glance*); its data and formats always are. The remote image service is the
+    # region's image endpoint in Keystone's catalog, fetched through the web-download
+    # filters above (allow those endpoints' hosts and ports), so keystone mode only.
+    glance_download_properties: list[str] = [
+        "hw_", "trait:", "os_distro", "os_secure_boot", "os_type",
+    ]  # fmt: skip
     # tasks: a worker renews its lease this often x3; a task this old unrenewed is resumed
     # by another worker; finished tasks are kept this long (Glance's task_time_to_live)
     task_lease_seconds: float = 30.0
@@ -459,6 +468,21 @@ class Settings(BaseSettings):
     @property
     def resolved_token_key_file(self) -> Path:
         return self.token_key_file or self.data_dir / "token-keys"
+
+    @model_validator(mode="after")
+    def _known_import_methods(self) -> Settings:
+        unknown = [m for m in self.enabled_import_methods if m not in IMPORT_METHODS]
+        if unknown:
+            raise ValueError(
+                f"enabled_import_methods: unknown {', '.join(unknown)} "
+                f"(known: {', '.join(IMPORT_METHODS)})"
+            )
+        if "glance-download" in self.enabled_import_methods and self.auth_mode != "keystone":
+            raise ValueError(
+                "glance-download needs auth_mode = keystone: the other region's image "
+                "service is found in Keystone's catalog with the caller's token"
+            )
+        return self
 
     @model_validator(mode="after")
     def _numbers_in_range(self) -> Settings:

@@ -337,6 +337,9 @@ tasks = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("deleted_at", DateTime),
+    # the caller's token, for a job that acts as the caller elsewhere (glance-download
+    # reads the other region's image service with it); never shown, cleared at the end
+    Column("auth_token", Text),
     Index("ix_tasks_status_lease", "status", "lease_until"),
     Index("ix_tasks_image_id", "image_id"),
 )

@@ -1,6 +1,6 @@
 """The import job a worker runs (task type ``api_image_import``).
 
-source → (web-download: fetched into the staging store first) → the import plugins, if
+source → (web-download, glance-download: fetched into staging first) → the import plugins, if
 configured (``plugins.py``: decompression, conversion, metadata) → for each target store
 the same ingest as an upload (md5 + multihash, size cap, format inspection and its
 safety checks) → one unit of work that attaches the copies and makes the image
@@ -8,13 +8,19 @@ safety checks) → one unit of work that attaches the copies and makes the image
 to ``queued`` (as Glance) with the stores in ``os_glance_failed_import``; nothing that
 failed inspection is ever attached. A job resumed after its worker died starts again
 from its source (staged data stays until the import ends).
+
+glance-download first reads the other region's image record (``imports/remote.py``) with
+the caller's token, kept with the task; the data it stages must match that record's size
+and hashes, its formats are the ones the plugins and the ingest's format check see, and
+they and the properties it copies are set in the unit of work that makes the image
+``active``: a failed import leaves the image as it was, ``queued``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ from glimpse.images.removal import DataRemoval
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
 from glimpse.imports.plugins import ImportPlugins, Prepared
+from glimpse.imports.remote import RemoteImage, RemoteImages
 from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
 from glimpse.imports.web import WebSource
 from glimpse.imports.workspace import read_file
@@ -36,6 +43,7 @@ from glimpse.quotas.enforcer import Quotas
 from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, IMAGE_STAGE_TOTAL, MIB
 from glimpse.stores.registry import StoreRegistry
 from glimpse.tasks.model import JobFailed, Task
+from glimpse.tasks.repository import TaskRepository
 from glimpse.tasks.worker import Progress
 
 log = logging.getLogger(__name__)
@@ -87,12 +95,14 @@ class ImportJob:
         quotas: Quotas,
     ) -> None:
         self.images = UnitsOfWork(db, ImageRepository)
+        self.tasks = UnitsOfWork(db, TaskRepository)
         self.quotas = quotas
         self.stores = stores
         self.staging = staging
         self.removal = removal
         self.settings = settings
         self.web = WebSource(settings)
+        self.remote = RemoteImages(settings, self.web)
         self.plugins = ImportPlugins(settings)
 
     @staticmethod
@@ -114,14 +124,23 @@ class ImportJob:
         if image.status != wanted:
             raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
         staging_left = await self._check_quota(task, image, method)
-        location, size = await self._source(task, image, method, progress, staging_left)
+        remote = None
+        if method == "glance-download":
+            remote, token = await self._remote(task)
+            # the remote formats are the ones the data must match
+            image = replace(
+                image, disk_format=remote.disk_format, container_format=remote.container_format
+            )
+            location, size = await self._download(image.id, remote, token, progress, staging_left)
+        else:
+            location, size = await self._source(task, image, method, progress, staging_left)
 
         async def read_source() -> AsyncIterator[bytes]:
             return await self.stores.for_location(location).read(location.url)
 
         data = _Data(read_source, size, image.disk_format, image.container_format)
         if method == "copy-image" or not self.plugins.names:
-            return await self._store(task, image, method, data, Prepared(), progress)
+            return await self._store(task, image, method, data, Prepared(), progress, remote)
 
         async def counted_source() -> AsyncIterator[bytes]:
             return _counted(await read_source(), progress, size)
@@ -129,7 +148,7 @@ class ImportJob:
         async with self.plugins.prepare(task, image, counted_source) as prepared:
             if prepared.path is not None:
                 data = _local_data(prepared.path, image, prepared)
-            return await self._store(task, image, method, data, prepared, progress)
+            return await self._store(task, image, method, data, prepared, progress, remote)
 
     async def _store(
         self,
@@ -139,6 +158,7 @@ class ImportJob:
         data: _Data,
         prepared: Prepared,
         progress: Progress,
+        remote: RemoteImage | None,
     ) -> dict[str, Any]:
         """Write ``data`` into each target store, then attach the copies."""
         image_id = image.id
@@ -166,7 +186,7 @@ class ImportJob:
         if not written or found is None:
             raise JobFailed("The import wrote the data into no store")
         if method != "copy-image":
-            await self._activate(image_id, written, failed, found, prepared)
+            await self._activate(image_id, written, failed, found, prepared, remote)
             await self.staging.discard(image_id)
         return {"image_id": image_id}
 
@@ -205,11 +225,62 @@ class ImportJob:
         if method != "web-download":
             raise JobFailed(f"Image {image.id} has no staged data")
         uri: str = task.input["import_req"]["method"]["uri"]
-        cap = self.settings.image_size_cap
-        if staging_left is not None:  # enforced while the body streams in
-            cap = min(cap, staging_left)
+        cap = self._staging_cap(staging_left)
         chunks, announced = await self.web.open(uri, cap)
-        writer = await self.staging.store.writer(image.id, announced)
+        return await self._stage(
+            image.id, chunks, announced, cap, progress, f"web-download of {uri}"
+        )
+
+    def _staging_cap(self, staging_left: int | None) -> int:
+        """What a fetch may stage: the size cap, and image_stage_total's room (enforced
+        while the body streams in)."""
+        cap = self.settings.image_size_cap
+        return cap if staging_left is None else min(cap, staging_left)
+
+    async def _remote(self, task: Task) -> tuple[RemoteImage, str]:
+        """The remote image's checked record, and the caller's token to read it with."""
+        token = await self.tasks.read(lambda repo: repo.auth_token(task.id))
+        if not token:
+            raise JobFailed("glance-download: the caller's token is no longer kept")
+        method = task.input["import_req"]["method"]
+        remote = await self.remote.find(
+            token,
+            method["glance_region"],
+            method.get("glance_service_interface") or "public",
+            method["glance_image_id"],
+        )
+        return remote, token
+
+    async def _download(
+        self,
+        image_id: str,
+        remote: RemoteImage,
+        token: str,
+        progress: Progress,
+        staging_left: int | None,
+    ) -> tuple[Location, int]:
+        """The remote data, staged (once: a resumed job finds it staged and checked)."""
+        staged = await self.staging.staged(image_id)
+        if staged is not None:
+            return staged
+        cap = self._staging_cap(staging_left)
+        chunks, announced = await self.remote.open(remote, token, cap)
+        what = f"glance-download of {remote.data_url}"
+        return await self._stage(image_id, chunks, announced, cap, progress, what, remote.mismatch)
+
+    async def _stage(
+        self,
+        image_id: str,
+        chunks: AsyncIterator[bytes],
+        announced: int | None,
+        cap: int,
+        progress: Progress,
+        what: str,
+        check: Callable[[Ingested], str | None] = lambda _: None,
+    ) -> tuple[Location, int]:
+        """Fetched bytes into the staging store (counted, capped); kept and recorded as
+        staged only if ``check`` finds nothing wrong with them."""
+        writer = await self.staging.store.writer(image_id, announced)
         try:
             fetched = await ingest(
                 _counted(chunks, progress, announced),
@@ -219,14 +290,16 @@ class ImportJob:
                 format_check=None,
                 block_size=self.settings.upload_buffer_size,
             )
+            if problem := check(fetched):
+                raise JobFailed(problem)
             url = await writer.commit()
         except GlimpseError as exc:
             await writer.abort()
-            raise JobFailed(f"web-download of {uri} failed: {exc}") from None
+            raise JobFailed(f"{what} failed: {exc}") from None
         except BaseException:
             await writer.abort()
             raise
-        await self.staging.record(image.id, url, fetched.size)
+        await self.staging.record(image_id, url, fetched.size)
         return Location(url=url, store=self.staging.store.name), fetched.size
 
     async def _write(
@@ -297,8 +370,16 @@ class ImportJob:
         failed: list[str],
         found: Ingested,
         prepared: Prepared,
+        remote: RemoteImage | None,
     ) -> None:
+        # the remote formats, unless a plugin changed them (a conversion)
+        formats = (
+            {"disk_format": remote.disk_format, "container_format": remote.container_format}
+            if remote is not None
+            else {}
+        )
         values = {
+            **formats,
             **prepared.values,
             "size": found.size,
             "virtual_size": found.virtual_size or None,
@@ -312,8 +393,10 @@ class ImportJob:
                 return False
             for location in written:
                 repo.add_location(image_id, location)
-            if prepared.properties:
-                repo.save_extras(image_id, set_properties={**prepared.properties})
+            # injected properties win over copied ones
+            copied = remote.properties if remote is not None else {}
+            if copied or prepared.properties:
+                repo.save_extras(image_id, set_properties={**copied, **prepared.properties})
             self._record(repo, image_id, "", failed)
             return True
 

@@ -4,7 +4,6 @@ work that takes the image's import lock, queues the task and moves the image to
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,6 @@ from glimpse.tasks.repository import TaskRepository
 IMPORT_TASK = "api_image_import"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED_IMPORT = "os_glance_failed_import"
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 # the status each method starts from
 _STARTS_FROM = {
@@ -52,6 +50,22 @@ def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(f"{name} must be a boolean, not {value!r}")
     return value
+
+
+def _check_glance_download(method: dict[str, Any]) -> None:
+    """Glance's checks of a glance-download request; the interface defaults to public."""
+    for field in ("glance_region", "glance_image_id"):
+        if not isinstance(method.get(field), str) or not method[field]:
+            raise InvalidInput(f"'{field}' needs to be set for glance-download import method")
+    try:
+        method["glance_image_id"] = str(uuid.UUID(method["glance_image_id"]))
+    except ValueError:
+        raise InvalidInput(
+            f"Remote image id does not look like a UUID: {method['glance_image_id']}"
+        ) from None
+    interface = method.setdefault("glance_service_interface", "public")
+    if not isinstance(interface, str):
+        raise InvalidInput("'glance_service_interface' must be a string")
 
 
 class ImportService:
@@ -108,6 +122,8 @@ class ImportService:
                     "The 'container_format' and 'disk_format' properties must be set on an "
                     "image before it can be imported."
                 )
+            if name == "glance-download":
+                _check_glance_download(method)
             if name == "copy-image":
                 self.images.enforce(context, "copy_image", image)
             else:
@@ -124,8 +140,6 @@ class ImportService:
                 self.web.check_url(uri)
             except UrlRefused as exc:
                 raise InvalidInput(f"Import URI is not allowed: {exc}") from None
-        if name == "glance-download":
-            raise InvalidInput("glance-download is not available on this service yet.")
         if name == "copy-image" and not targets:
             return Task(id="", type=IMPORT_TASK)  # already everywhere: nothing to do
         task = Task(
@@ -160,7 +174,9 @@ class ImportService:
                         FAILED_IMPORT: ",".join(still_failed),
                     },
                 )
-            repo.tasks.add(task)
+            # glance-download reads the other region as the caller, from any node
+            token = context.auth_token if name == "glance-download" else None
+            repo.tasks.add(task, auth_token=token)
 
         await self.work.write(queue)
         self.wake()

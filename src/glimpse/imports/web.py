@@ -7,6 +7,10 @@ the host is allowed by name. The addresses checked are the ones the name resolve
 and the connection goes to one of those very addresses (no second lookup to rebind);
 every redirect is checked again. Bytes are counted while they stream (the size cap),
 with connect and read timeouts; transient failures are retried with backoff.
+
+glance-download fetches the other region's image service through the same guard (as
+Glance does), with the caller's token in its headers: headers go to the URL's own
+origin only, never to where a redirect leads elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ipaddress
 import logging
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -119,24 +123,35 @@ class WebSource:
         connect = urlunsplit((scheme, f"{netloc}:{port}", parts.path or "/", parts.query, ""))
         return Target(url=connect, host=parts.netloc.rsplit("@", 1)[-1], display=url)
 
-    async def open(self, url: str, cap: int) -> tuple[AsyncIterator[bytes], int | None]:
+    async def open(
+        self,
+        url: str,
+        cap: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        label: str = "web-download",
+    ) -> tuple[AsyncIterator[bytes], int | None]:
         """The body of ``url`` (after checked redirects) and its announced length.
-        Retries transient failures; the chunks raise JobFailed past ``cap`` bytes."""
+        Retries transient failures; the chunks raise JobFailed past ``cap`` bytes.
+        ``label`` names the fetch in failure messages."""
         s = self.settings
         delay = 0.5
         for attempt in range(s.web_download_retries + 1):
             try:
-                return await self._open_once(url, cap)
+                return await self._open_once(url, cap, headers or {}, label)
             except _Transient as exc:
                 if attempt == s.web_download_retries:
-                    raise JobFailed(f"web-download of {url} failed: {exc}") from None
-                log.warning("web-download of %s: %s; retrying in %.1fs", url, exc, delay)
+                    raise JobFailed(f"{label} of {url} failed: {exc}") from None
+                log.warning("%s of %s: %s; retrying in %.1fs", label, url, exc, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
 
-    async def _open_once(self, url: str, cap: int) -> tuple[AsyncIterator[bytes], int | None]:
+    async def _open_once(
+        self, url: str, cap: int, headers: Mapping[str, str], label: str
+    ) -> tuple[AsyncIterator[bytes], int | None]:
         s = self.settings
+        origin = _origin(url)
         timeout = httpx.Timeout(s.web_download_read_timeout, connect=s.web_download_connect_timeout)
         client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
         try:
@@ -145,11 +160,12 @@ class WebSource:
                 try:
                     target = await self._resolve(current)
                 except UrlRefused as exc:
-                    raise JobFailed(f"web-download refused: {exc}") from None
+                    raise JobFailed(f"{label} refused: {exc}") from None
+                own = headers if _origin(current) == origin else {}
                 request = client.build_request(
                     "GET",
                     target.url,
-                    headers={"Host": target.host},
+                    headers={**own, "Host": target.host},
                     extensions={"sni_hostname": urlsplit(current).hostname or ""},
                 )
                 try:
@@ -166,16 +182,16 @@ class WebSource:
                     raise _Transient(f"HTTP {response.status_code}")
                 if response.status_code != 200:
                     await response.aclose()
-                    raise JobFailed(f"web-download of {url} failed: HTTP {response.status_code}")
+                    raise JobFailed(f"{label} of {url} failed: HTTP {response.status_code}")
                 length = response.headers.get("content-length")
                 announced = int(length) if length and length.isdigit() else None
                 if announced is not None and announced > cap:
                     await response.aclose()
                     raise JobFailed(
-                        f"web-download of {url}: {announced} bytes is over the limit of {cap}"
+                        f"{label} of {url}: {announced} bytes is over the limit of {cap}"
                     )
-                return _body(client, response, cap, announced), announced
-            raise JobFailed(f"web-download of {url}: too many redirects")
+                return _body(client, response, cap, announced, label), announced
+            raise JobFailed(f"{label} of {url}: too many redirects")
         except BaseException:
             await client.aclose()
             raise
@@ -185,22 +201,35 @@ class _Transient(Exception):
     pass
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
 async def _body(
-    client: httpx.AsyncClient, response: httpx.Response, cap: int, announced: int | None
+    client: httpx.AsyncClient,
+    response: httpx.Response,
+    cap: int,
+    announced: int | None,
+    label: str,
 ) -> AsyncIterator[bytes]:
     seen = 0
     try:
         async for chunk in response.aiter_raw():
             seen += len(chunk)
             if seen > cap:
-                raise JobFailed(f"web-download: the data is over the limit of {cap} bytes")
+                raise JobFailed(f"{label}: the data is over the limit of {cap} bytes")
             yield chunk
     except httpx.TimeoutException:
-        raise JobFailed("web-download: the source stopped sending (read timeout)") from None
+        raise JobFailed(f"{label}: the source stopped sending (read timeout)") from None
     except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        raise JobFailed(f"web-download: the transfer broke off ({type(exc).__name__})") from None
+        raise JobFailed(f"{label}: the transfer broke off ({type(exc).__name__})") from None
     finally:
         await response.aclose()
         await client.aclose()
     if announced is not None and seen != announced:
-        raise JobFailed(f"web-download: got {seen} of {announced} bytes")
+        raise JobFailed(f"{label}: got {seen} of {announced} bytes")

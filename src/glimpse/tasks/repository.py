@@ -42,11 +42,20 @@ class TaskRepository:
         self.conn = conn
         self.dialect = conn.dialect.name
 
-    def add(self, task: Task) -> None:
+    def add(self, task: Task, *, auth_token: str | None = None) -> None:
+        """``auth_token``: the caller's token, for a job that acts as the caller
+        elsewhere; kept out of every view, cleared when the task ends."""
         values = {name: getattr(task, name) for name in Task.__dataclass_fields__}
         values["input"] = orjson.dumps(task.input).decode()
         values["result"] = orjson.dumps(task.result).decode() if task.result else None
+        values["auth_token"] = auth_token
         self.conn.execute(insert(tasks).values(values))
+
+    def auth_token(self, task_id: str) -> str | None:
+        token: str | None = self.conn.execute(
+            select(tasks.c.auth_token).where(tasks.c.id == task_id)
+        ).scalar()
+        return token
 
     def get(self, task_id: str) -> Task | None:
         row = self.conn.execute(
@@ -144,6 +153,7 @@ class TaskRepository:
             "status": status,
             "result": orjson.dumps(result).decode() if result is not None else None,
             "lease_until": None,
+            "auth_token": None,
             "expires_at": expires_at,
             "updated_at": utcnow(),
         }

@@ -9,6 +9,8 @@ setup --auth-url URL --admin-password-file F --credentials OUT
 set-image-endpoint --credentials F --url URL [--region R]
     point the ``image`` service's public, internal and admin endpoints of region R
     (default: the credentials' region, RegionOne; created if missing) at URL.
+remove-image-endpoint --credentials F --region R
+    remove the ``image`` service's endpoints of region R, and R itself (not RegionOne).
 """
 
 from __future__ import annotations
@@ -149,6 +151,20 @@ def set_image_endpoint(args: argparse.Namespace) -> None:
     print(f"ks_admin: image endpoint ({', '.join(INTERFACES)}) of {region} -> {args.url}")
 
 
+def remove_image_endpoint(args: argparse.Namespace) -> None:
+    credentials = json.loads(Path(args.credentials).read_text())
+    api = admin_api(credentials["auth_url"], credentials["admin"]["password"])
+    service = ensure(api, "services", {"name": "glance", "type": "image"}, type="image")
+    found = api.get(
+        "/endpoints", params={"service_id": service["id"], "region_id": args.region}
+    ).json()["endpoints"]
+    for endpoint in found:
+        api.delete(f"/endpoints/{endpoint['id']}")
+    if args.region != credentials["region"]:
+        api.delete(f"/regions/{args.region}", raise_exc=False)
+    print(f"ks_admin: image endpoints of {args.region} removed ({len(found)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +178,10 @@ def main() -> None:
     ep.add_argument("--url", required=True)
     ep.add_argument("--region")
     ep.set_defaults(func=set_image_endpoint)
+    rm = sub.add_parser("remove-image-endpoint")
+    rm.add_argument("--credentials", required=True)
+    rm.add_argument("--region", required=True)
+    rm.set_defaults(func=remove_image_endpoint)
     args = parser.parse_args()
     args.func(args)
 

@@ -87,7 +87,12 @@ def regions(
             keystone.set_image_endpoint(importer.url, region="RegionOne")
             keystone.set_image_endpoint(source.url, region="RegionTwo")
             keystone.set_image_endpoint(crafted[0].url(""), region="RegionThree")
-            yield Regions(importer, source, *crafted)
+            try:
+                yield Regions(importer, source, *crafted)
+            finally:
+                # the test Keystone is the session's: leave it with one image region
+                for region in ("RegionTwo", "RegionThree"):
+                    keystone.remove_image_endpoint(region)
 
 
 def client(server: ServerProcess, token: str) -> httpx.Client:

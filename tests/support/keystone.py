@@ -134,6 +134,16 @@ class Keystone:
             timeout=60,
         )
 
+    def remove_image_endpoint(self, region: str) -> None:
+        """No image endpoint in ``region`` any more (nor the region, unless RegionOne)."""
+        command = [sys.executable, KS_ADMIN, "remove-image-endpoint", "--region", region]
+        subprocess.run(
+            [*command, "--credentials", self.credentials_file],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
     def server_env(self, **overrides: str) -> dict[str, str]:
         """The settings of a glimpse server in keystone mode against this Keystone."""
         return {

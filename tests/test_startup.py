@@ -207,3 +207,21 @@ def test_clouds_yaml_follows_the_endpoint(tmp_path: Path) -> None:
     assert "auth_url: http://127.0.0.1:9555/identity/v3" in printed.stdout
     password = (data / "admin-password").read_text().strip()
     assert f'password: "{password}"' in printed.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_conversion_without_qemu_img_is_refused_in_one_line(tmp_path: Path, command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glimpse", command],
+        env={
+            **os.environ,
+            "GLIMPSE_DATA_DIR": str(tmp_path / "data"),
+            "GLIMPSE_PORT": "9",
+            "GLIMPSE_IMAGE_IMPORT_PLUGINS": '["image_conversion"]',
+            "PATH": str(tmp_path),  # none of the tools
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    one_line_refusal(done, "image_conversion but qemu-img, prlimit, setpriv cannot be found")

@@ -78,6 +78,10 @@ def check_settings(settings: Settings) -> None:
         from glimpse.auth.keystone import check_keystone_settings
 
         check_keystone_settings(settings)
+    if "image_conversion" in settings.image_import_plugins:
+        from glimpse.imports.conversion import check_tools
+
+        check_tools()
 
 
 def prepare_metrics(settings: Settings) -> None:

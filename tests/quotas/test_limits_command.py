@@ -130,3 +130,10 @@ async def test_built_in_identity_projects_are_named(tmp_path: Path) -> None:
         token = {"X-Auth-Token": issued.headers["x-subject-token"]}
         answers = [http.post("/v2/images", json={}, headers=token).status_code for _ in range(2)]
         assert answers == [201, 413]
+
+
+def test_the_command_says_keystone_mode_reads_keystone(tmp_path: Path) -> None:
+    done = glimpse(tmp_path / "data", "set", "p1", "image_count_total=1",
+                   GLIMPSE_AUTH_MODE="keystone")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the limits are Keystone's" in done.stderr

@@ -314,3 +314,30 @@ async def test_web_download_over_image_stage_total_is_a_recorded_failure(
     assert found["status"] == "queued"
     assert found["_tasks"][0]["status"] == "failure"
     assert f"over the limit of {2 * MIB - 1}" in found["_tasks"][0]["message"]
+
+
+async def test_stages_racing_for_the_last_mib(limited_importer: Any) -> None:
+    client = await limited_importer(image_stage_total=1)
+    owner = {"X-Project-Id": "owner", "X-Roles": "member,reader"}
+    ids = [await new_image(client), await new_image(client)]
+    both_started = asyncio.Event()
+    half = b"x" * (3 * MIB // 4)
+
+    async def send(image_id: str) -> httpx.Response:
+        return await client.put(
+            f"/v2/images/{image_id}/stage",
+            content=chunks(half, half, wait=both_started),
+            headers={**owner, **OCTETS},
+        )
+
+    racing = [asyncio.create_task(send(i)) for i in ids]
+    while (await usage(client, owner))["usage"]["image_count_uploading"]["usage"] < 2:
+        await asyncio.sleep(0.02)
+    both_started.set()
+    answers = [(await r).status_code for r in racing]
+    assert sorted(answers) == [204, 413]
+    statuses = [(await client.get(f"/v2/images/{i}", headers=owner)).json()["status"] for i in ids]
+    assert sorted(statuses) == ["queued", "uploading"]
+    found = (await usage(client, owner))["usage"]
+    assert found["image_stage_total"]["usage"] == 1
+    assert found["image_count_uploading"]["usage"] == 1

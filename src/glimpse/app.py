@@ -141,6 +141,7 @@ def build_worker(
     staging: ImageStaging,
     removal: DataRemoval,
     quotas: Quotas,
+    notifier: Notifier,
 ) -> Worker:
     """The task worker with every job type's handler."""
     job = ImportJob(
@@ -151,6 +152,7 @@ def build_worker(
         {IMPORT_TASK: job},
         lease_seconds=settings.task_lease_seconds,
         time_to_live=timedelta(hours=settings.task_time_to_live_hours),
+        notifier=notifier,
     )
 
 
@@ -198,8 +200,9 @@ class Glimpse:
             images=self.images, db=self.db, stores=self.stores, removal=removal, settings=settings
         )
         self.worker = build_worker(
-            settings, self.db, self.stores, staging, removal, self.images.quotas
-        )
+            settings, self.db, self.stores, staging, removal, self.images.quotas,
+            self.images.notifier,
+        )  # fmt: skip
         imports = ImportService(
             images=self.images,
             db=self.db,
@@ -222,7 +225,7 @@ class Glimpse:
                 StoreCopies(images=self.images, stores=self.stores, removal=removal),
                 self.policy,
             ),
-            MetadefsApi(MetadefService(self.db, self.policy), settings),
+            MetadefsApi(MetadefService(self.db, self.policy, self.images.notifier), settings),
         ):
             api.register(self.router)
         self._housekeeping: asyncio.Task[None] | None = None

@@ -19,6 +19,7 @@ from glimpse.images.status import Move
 from glimpse.imports.web import UrlRefused, WebSource
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Status
+from glimpse.notifications.payloads import task_payload
 from glimpse.quotas.usage import IMAGE_SIZE_TOTAL
 from glimpse.stores.registry import StoreRegistry
 from glimpse.tasks.model import PRIVATE_INPUT, Task
@@ -179,6 +180,7 @@ class ImportService:
             repo.tasks.add(task, auth_token=token)
 
         await self.work.write(queue)
+        self.images.notifier.send("task.create", lambda: task_payload(task))
         self.wake()
         return task
 

@@ -1,11 +1,17 @@
 """What the metadefs API does, in Glance's order of checks: the namespace must be visible
 to the caller (else 404, whatever the action), then the action's rule (else 403), then a
-protected namespace refuses deletions inside it (403), then names must be free (409)."""
+protected namespace refuses deletions inside it (403), then names must be free (409).
+
+Each change is notified as Glance notifies it (``metadef_namespace.*``,
+``metadef_property.*``, ``metadef_object.*``, ``metadef_tag.*``,
+``metadef_resource_type.*``) once its unit of work has committed; what a deletion
+removed is read in that unit of work, before it goes."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +32,18 @@ from glimpse.metadefs.model import (
 )
 from glimpse.metadefs.repository import MetadefRepository
 from glimpse.model.context import RequestContext
+from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.payloads import (
+    namespace_payload,
+    object_payload,
+    property_payload,
+    resource_type_payload,
+    tag_payload,
+)
 
 T = TypeVar("T")
+# a notification: event type and payload, sent once the change has committed
+Event = tuple[str, dict[str, Any]]
 
 SORT_KEYS = frozenset({"created_at", "updated_at", "namespace", "display_name", "id"})
 
@@ -65,9 +81,16 @@ class NamespaceView:
 
 
 class MetadefService:
-    def __init__(self, db: Database, policy: Policy) -> None:
+    def __init__(self, db: Database, policy: Policy, notifier: Notifier) -> None:
         self.units = UnitsOfWork(db, MetadefRepository)
         self.policy = policy
+        self.notifier = notifier
+        self._wants = notifier.wants
+        self._send = notifier.send
+
+    def _emit(self, events: list[Event]) -> None:
+        for event_type, payload in events:
+            self.notifier.emit(event_type, payload)
 
     # ------------------------------------------------------------------ helpers
 
@@ -167,10 +190,12 @@ class MetadefService:
             self._fill(repo, ns.id, contents, now)
             return NamespaceView(ns, contents)
 
-        return await self._unique(
+        view = await self._unique(
             f"The metadata definition namespace={ns.namespace} already exists.",
             lambda: self.units.write(work),
         )
+        self._emit(self._created(ns, contents))
+        return view
 
     @staticmethod
     def _fill(
@@ -181,9 +206,30 @@ class MetadefService:
         for obj in contents.objects:
             obj.created_at = obj.updated_at = now
             repo.add_object(namespace_id, obj)
+        for tag in contents.tags:
+            tag.created_at = tag.updated_at = now
         repo.add_tags(namespace_id, [t.name for t in contents.tags], now)
         for association in contents.associations:
+            association.created_at = association.updated_at = now
             repo.add_association(namespace_id, association, now)
+
+    def _created(self, ns: Namespace, contents: NamespaceContents) -> list[Event]:
+        """A new namespace's events: its own, then (Glance's order) one for each resource
+        type, object, tag and property created with it."""
+        name, events = ns.namespace, []
+        if self._wants("metadef_namespace.create"):
+            events.append(("metadef_namespace.create", namespace_payload(ns)))
+        if self._wants("metadef_resource_type.create"):
+            events += [("metadef_resource_type.create", resource_type_payload(name, a))
+                       for a in contents.associations]  # fmt: skip
+        if self._wants("metadef_object.create"):
+            events += [("metadef_object.create", object_payload(name, o)) for o in contents.objects]
+        if self._wants("metadef_tag.create"):
+            events += [("metadef_tag.create", tag_payload(name, t)) for t in contents.tags]
+        if self._wants("metadef_property.create"):
+            events += [("metadef_property.create", property_payload(name, p, d))
+                       for p, d in contents.properties.items()]  # fmt: skip
+        return events
 
     async def update_namespace(
         self, context: RequestContext, name: str, changes: dict[str, Any]
@@ -204,51 +250,66 @@ class MetadefService:
             repo.update_namespace(ns)
             return ns
 
-        return await self._unique(
+        updated = await self._unique(
             f"The metadata definition namespace={changes['namespace']} already exists.",
             lambda: self.units.write(work),
         )
+        self._send("metadef_namespace.update",
+                   lambda: namespace_payload(updated, old_name=name))  # fmt: skip
+        return updated
 
     async def delete_namespace(self, context: RequestContext, name: str) -> None:
-        def work(repo: MetadefRepository) -> None:
+        def work(repo: MetadefRepository) -> Namespace:
             ns = self._subject(repo, context, name, "delete_metadef_namespace")
             if ns.protected:
                 raise _protected("namespace", name)
             assert ns.id is not None
             repo.delete_namespace(ns.id)
+            return ns
 
-        await self.units.write(work)
+        gone = await self.units.write(work)
+        now = utcnow()
+        self._send("metadef_namespace.delete", lambda: namespace_payload(gone, deleted_at=now))
 
     async def _delete_one(
         self, context: RequestContext, ns_name: str, rule: str, kind: str, name: str,
         delete: Callable[[MetadefRepository, int, str], bool], missing: NotFound,
-        namespace_missing: str | None = None,
+        namespace_missing: str | None = None, *,
+        event: str, payload: Callable[[MetadefRepository, Namespace, datetime], Any],
     ) -> None:  # fmt: skip
         """Delete one thing by name inside a namespace: not in a protected one (403),
-        and 404 when it is not there."""
+        and 404 when it is not there. ``payload``: the ``event``'s, of the thing before
+        it goes (None when it is not there)."""
+        wanted = self._wants(event)
 
-        def work(repo: MetadefRepository) -> None:
+        def work(repo: MetadefRepository) -> dict[str, Any] | None:
             ns = self._subject(repo, context, ns_name, rule, namespace_missing)
             if ns.protected:
                 raise _protected(kind, name)
             assert ns.id is not None
+            before = payload(repo, ns, utcnow()) if wanted else None
             if not delete(repo, ns.id, name):
                 raise missing
+            return before
 
-        await self.units.write(work)
+        before = await self.units.write(work)
+        if before is not None:
+            self._emit([(event, before)])
 
     async def _delete_all(
         self, context: RequestContext, name: str, rule: str,
-        delete: Callable[[MetadefRepository, int], None],
+        delete: Callable[[MetadefRepository, int], None], event: str,
     ) -> None:  # fmt: skip
-        def work(repo: MetadefRepository) -> None:
+        def work(repo: MetadefRepository) -> Namespace:
             ns = self._subject(repo, context, name, rule)
             if ns.protected:
                 raise _protected("namespace", name)
             assert ns.id is not None
             delete(repo, ns.id)
+            return ns
 
-        await self.units.write(work)
+        ns = await self.units.write(work)
+        self._send(event, lambda: namespace_payload(ns))
 
     # --------------------------------------------------------------- properties
 
@@ -292,7 +353,10 @@ class MetadefService:
             repo.add_property(ns.id, name, definition, utcnow())
             return {"name": name, **definition}
 
-        return await self._unique(conflict, lambda: self.units.write(work))
+        added = await self._unique(conflict, lambda: self.units.write(work))
+        self._send("metadef_property.create",
+                   lambda: property_payload(ns_name, name, definition))  # fmt: skip
+        return added
 
     async def update_property(
         self, context: RequestContext, ns_name: str, name: str, new_name: str,
@@ -310,18 +374,25 @@ class MetadefService:
             repo.update_property(ns.id, name, new_name, definition, utcnow())
             return {"name": new_name, **definition}
 
-        return await self._unique(conflict, lambda: self.units.write(work))
+        updated = await self._unique(conflict, lambda: self.units.write(work))
+        self._send(
+            "metadef_property.update",
+            lambda: property_payload(ns_name, new_name, definition, old_name=name),
+        )
+        return updated
 
     async def delete_property(self, context: RequestContext, ns_name: str, name: str) -> None:
         await self._delete_one(
             context, ns_name, "remove_metadef_property", "property", name,
             MetadefRepository.delete_property, NotFound(f"Could not find property {name}"),
+            event="metadef_property.delete", payload=_property_gone(name),
         )  # fmt: skip
 
     async def delete_properties(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(
-            context, ns_name, "remove_metadef_property", MetadefRepository.delete_properties
-        )
+            context, ns_name, "remove_metadef_property", MetadefRepository.delete_properties,
+            "metadef_namespace.delete_properties",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ objects
 
@@ -378,7 +449,9 @@ class MetadefService:
             repo.add_object(ns.id, obj)
             return obj
 
-        return await self._unique(conflict, lambda: self.units.write(work))
+        added = await self._unique(conflict, lambda: self.units.write(work))
+        self._send("metadef_object.create", lambda: object_payload(ns_name, added))
+        return added
 
     async def update_object(
         self, context: RequestContext, ns_name: str, name: str, obj: MetadefObject
@@ -400,19 +473,24 @@ class MetadefService:
             repo.update_object(ns.id, name, obj)
             return obj
 
-        return await self._unique(conflict, lambda: self.units.write(work))
+        updated = await self._unique(conflict, lambda: self.units.write(work))
+        self._send("metadef_object.update",
+                   lambda: object_payload(ns_name, updated, old_name=name))  # fmt: skip
+        return updated
 
     async def delete_object(self, context: RequestContext, ns_name: str, name: str) -> None:
         await self._delete_one(
             context, ns_name, "delete_metadef_object", "object", name,
             MetadefRepository.delete_object, self._object_missing(name, ns_name),
             f"Metadata definition namespace={ns_name} was not found.",
+            event="metadef_object.delete", payload=_object_gone(name),
         )  # fmt: skip
 
     async def delete_objects(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(
-            context, ns_name, "delete_metadef_object", MetadefRepository.delete_objects
-        )
+            context, ns_name, "delete_metadef_object", MetadefRepository.delete_objects,
+            "metadef_namespace.delete_objects",
+        )  # fmt: skip
 
     # --------------------------------------------------------------------- tags
 
@@ -452,9 +530,11 @@ class MetadefService:
             repo.add_tags(ns.id, [name], now)
             return Tag(name, now, now)
 
-        return await self._unique(
+        added = await self._unique(
             str(self._tag_conflict(name, ns_name)), lambda: self.units.write(work)
         )
+        self._send("metadef_tag.create", lambda: tag_payload(ns_name, added))
+        return added
 
     async def add_tags(
         self, context: RequestContext, ns_name: str, names: list[str], *, append: bool
@@ -472,12 +552,17 @@ class MetadefService:
                     raise self._tag_conflict(taken, ns_name)
             else:
                 repo.delete_tags(ns.id)
-            repo.add_tags(ns.id, names, utcnow())
+            repo.add_tags(ns.id, names, now)
             return names
 
-        return await self._unique(
+        now = utcnow()
+        added = await self._unique(
             str(self._tag_conflict(",".join(names), ns_name)), lambda: self.units.write(work)
         )
+        if self._wants("metadef_tag.create"):  # one for each tag, as Glance
+            self._emit([("metadef_tag.create", tag_payload(ns_name, Tag(n, now, now)))
+                        for n in added])  # fmt: skip
+        return added
 
     async def rename_tag(
         self, context: RequestContext, ns_name: str, name: str, new_name: str
@@ -494,20 +579,24 @@ class MetadefService:
             repo.rename_tag(ns.id, name, new_name, now)
             return Tag(new_name, old.created_at, now)
 
-        return await self._unique(
+        renamed = await self._unique(
             str(self._tag_conflict(new_name, ns_name)), lambda: self.units.write(work)
         )
+        self._send("metadef_tag.update", lambda: tag_payload(ns_name, renamed, old_name=name))
+        return renamed
 
     async def delete_tag(self, context: RequestContext, ns_name: str, name: str) -> None:
         await self._delete_one(
             context, ns_name, "delete_metadef_tag", "tag", name,
             MetadefRepository.delete_tag, NotFound(f"Could not find metadata tag {name}"),
+            event="metadef_tag.delete", payload=_tag_gone(name),
         )  # fmt: skip
 
     async def delete_tags(self, context: RequestContext, ns_name: str) -> None:
         await self._delete_all(
-            context, ns_name, "delete_metadef_tags", MetadefRepository.delete_tags
-        )
+            context, ns_name, "delete_metadef_tags", MetadefRepository.delete_tags,
+            "metadef_namespace.delete_tags",
+        )  # fmt: skip
 
     # ----------------------------------------------------------- resource types
 
@@ -545,18 +634,58 @@ class MetadefService:
             association.created_at = association.updated_at = now
             return association
 
-        return await self._unique(conflict, lambda: self.units.write(work))
+        added = await self._unique(conflict, lambda: self.units.write(work))
+        self._send("metadef_resource_type.create",
+                   lambda: resource_type_payload(ns_name, added))  # fmt: skip
+        return added
 
     async def delete_association(self, context: RequestContext, ns_name: str, name: str) -> None:
-        def work(repo: MetadefRepository) -> None:
+        def work(repo: MetadefRepository) -> Association:
             ns = self._subject(repo, context, ns_name, "remove_metadef_resource_type_association")
             if ns.protected:
                 raise _protected("resource-type-association", name)
             assert ns.id is not None
-            if not repo.delete_association(ns.id, name):
+            found = next((a for a in repo.associations([ns.id]).get(ns.id, []) if a.name == name),
+                         None)  # fmt: skip
+            if found is None or not repo.delete_association(ns.id, name):
                 raise NotFound(f"Failed to find resource type {name} to delete")
+            return found
 
-        await self.units.write(work)
+        gone = await self.units.write(work)
+        now = utcnow()
+        self._send("metadef_resource_type.delete",
+                   lambda: resource_type_payload(ns_name, gone, deleted_at=now))  # fmt: skip
+
+
+def _property_gone(name: str) -> Callable[[MetadefRepository, Namespace, datetime], Any]:
+    def payload(repo: MetadefRepository, ns: Namespace, now: datetime) -> Any:
+        assert ns.id is not None
+        found = repo.get_property(ns.id, name)
+        return None if found is None else property_payload(ns.namespace, name, found,
+                                                           deleted_at=now)  # fmt: skip
+
+    return payload
+
+
+def _object_gone(name: str) -> Callable[[MetadefRepository, Namespace, datetime], Any]:
+    def payload(repo: MetadefRepository, ns: Namespace, now: datetime) -> Any:
+        assert ns.id is not None
+        found = repo.get_object(ns.id, name)
+        if found is None:
+            return None
+        found.required = found.required or []  # a stored object's, as Glance reads it back
+        return object_payload(ns.namespace, found, deleted_at=now)
+
+    return payload
+
+
+def _tag_gone(name: str) -> Callable[[MetadefRepository, Namespace, datetime], Any]:
+    def payload(repo: MetadefRepository, ns: Namespace, now: datetime) -> Any:
+        assert ns.id is not None
+        found = repo.get_tag(ns.id, name)
+        return None if found is None else tag_payload(ns.namespace, found, deleted_at=now)
+
+    return payload
 
 
 def check_limit(value: str | None, default: int, maximum: int) -> int:

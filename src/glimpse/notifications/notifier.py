@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from glimpse import metrics
@@ -44,6 +45,11 @@ class Notifier:
         if not self.enabled:
             return False
         return event_type not in self._disabled and event_type.split(".")[0] not in self._disabled
+
+    def send(self, event_type: str, payload: Callable[[], dict[str, Any]]) -> None:
+        """Emit ``event_type``, building its payload only if it is sent."""
+        if self.wants(event_type):
+            self.emit(event_type, payload())
 
     def emit(self, event_type: str, payload: dict[str, Any], priority: str = "info") -> None:
         if not self.wants(event_type):

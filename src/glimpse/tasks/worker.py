@@ -6,6 +6,10 @@ renewing, and once the lease has run out any worker claims the task again and ru
 handler from the start (handlers are idempotent). A task claimed too many times, or a
 handler that raises, ends visibly: the handler's ``fail`` records the outcome on what
 it was working on, and the task becomes ``failure`` with the reason.
+
+Notifications, as Glance sends them for an import: ``task.processing`` once claimed,
+then ``task.success`` and ``task.run``, or ``task.failure`` (``task.create`` is the
+queueing service's).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any, Protocol
 
 from glimpse.clock import utcnow
 from glimpse.db.engine import Database, UnitsOfWork
+from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.payloads import task_payload
 from glimpse.tasks.model import JobFailed, Task, TaskStatus
 from glimpse.tasks.repository import TaskRepository
 
@@ -68,8 +74,10 @@ class Worker:
         max_attempts: int = 3,
         time_to_live: timedelta = timedelta(hours=48),
         node: str | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.tasks = UnitsOfWork(db, TaskRepository)
+        self.notifier = notifier
         self.handlers = handlers
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
@@ -110,8 +118,13 @@ class Worker:
         if task is None:
             await self.tasks.write(lambda repo: repo.expire(now))
             return False
+        self._notify("task.processing", task)
         await self._run(task)
         return True
+
+    def _notify(self, event_type: str, task: Task, status: str | None = None) -> None:
+        if self.notifier is not None:
+            self.notifier.send(event_type, lambda: task_payload(task, status=status))
 
     async def _run(self, task: Task) -> None:
         handler = self.handlers.get(task.type)
@@ -175,8 +188,8 @@ class Worker:
     ) -> None:
         expires_at = utcnow() + self.time_to_live
 
-        def work(repo: TaskRepository) -> None:
-            repo.finish(
+        def work(repo: TaskRepository) -> bool:
+            done = repo.finish(
                 task,
                 status,
                 result=result,
@@ -186,5 +199,15 @@ class Worker:
             )
             if task.image_id is not None:
                 repo.unlock_image(task.image_id, task.id)
+            return done
 
-        await self.tasks.write(work)
+        if not await self.tasks.write(work):
+            return  # no longer this node's task: its new holder tells
+        task.status, task.expires_at, task.updated_at = status, expires_at, utcnow()
+        if status == TaskStatus.SUCCESS:
+            self._notify("task.success", task)
+            # Glance's task.run follows a run that did not fail, with the task as it was
+            # handed to its executor
+            self._notify("task.run", task, status=TaskStatus.PENDING)
+        else:
+            self._notify("task.failure", task)

@@ -3,6 +3,7 @@ and the ones a dead worker left behind removed by the next import on the node.""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import time
@@ -76,3 +77,21 @@ def test_conversion_needs_qemu_img_and_prlimit(
     with pytest.raises(ConfigurationError, match="qemu-img, prlimit, setpriv cannot be found"):
         ImportPlugins(settings)
     ImportPlugins(Settings(data_dir=tmp_path, image_import_plugins=["image_decompression"]))
+
+
+async def test_a_cancelled_job_leaves_no_directory(tmp_path: Path) -> None:
+    """A job cancelled inside its work space (its lease lost, the worker stopping)."""
+    inside = asyncio.Event()
+
+    async def job() -> None:
+        async with Workspace(tmp_path, 1 << 20) as space:
+            (space.path / "staged").write_bytes(b"x" * 1000)
+            inside.set()
+            await asyncio.sleep(3600)
+
+    running = asyncio.create_task(job())
+    await inside.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert list(tmp_path.iterdir()) == []

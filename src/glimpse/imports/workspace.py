@@ -8,6 +8,7 @@ worker that died; the next import on the node removes the directories nobody hol
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -67,7 +68,8 @@ class Workspace:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await run_blocking(self._close)
+        # even when the job is being cancelled: an unclosed directory stays locked
+        await asyncio.shield(run_blocking(self._close))
 
     def _open(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)

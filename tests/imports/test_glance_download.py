@@ -17,13 +17,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.imports.conftest import Web
-from tests.support.keystone import Keystone
+from tests.support.keystone import Keystone, KeystoneInstance
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -268,6 +269,11 @@ def test_bad_requests_are_refused_before_any_job(keystone: Keystone, regions: Re
             ({"glance_region": "RegionTwo"}, 400),  # no image id
             ({"glance_region": "RegionTwo", "glance_image_id": "not-a-uuid"}, 400),
             ({"glance_region": 2, "glance_image_id": remote_id}, 400),
+            ({"glance_region": "R", "glance_image_id": 7}, 400),
+            (
+                {"glance_region": "R", "glance_image_id": remote_id, "glance_service_interface": 5},
+                400,
+            ),
         ]:
             body = {"method": {"name": "glance-download", **method}}
             response = here.post(f"/v2/images/{local['id']}/import", json=body)
@@ -315,6 +321,7 @@ def test_what_a_broken_or_lying_remote_answers_is_refused(
         (record_of(data, checksum="0" * 32), f"is not the remote's {'0' * 32}"),
         (record_of(data, checksum=None, os_hash_value="0" * 128), "sha512 is not the remote"),
         (record_of(data, size=10), f"data size {len(data)} is different from the expected 10"),
+        (record_of(data, size=1 << 50), f"{1 << 50} bytes is over the limit of"),
     ]
     with (
         client(regions.importer, keystone.token(MEMBER)) as here,
@@ -400,3 +407,28 @@ def test_a_token_keystone_no_longer_accepts_fails_the_import(
         assert response.status_code == 202, response.text
         image = failed(admin, local["id"])
         assert "Keystone no longer accepts the caller's token" in image["_task"]["message"]
+
+
+def test_keystone_out_of_reach_fails_the_import(keystone: Keystone, tmp_path: Path) -> None:
+    """The catalog is asked when the job runs: a Keystone gone by then (the token still
+    in glimpse's cache) is a recorded failure, not a stuck import."""
+    instance = KeystoneInstance(keystone.run_dir, tmp_path / "keystone.log")
+    env = keystone.server_env(
+        GLIMPSE_KEYSTONE_AUTH_URL=instance.url,
+        GLIMPSE_ENABLED_IMPORT_METHODS=json.dumps(["glance-download"]),
+    )
+    try:
+        with (
+            ServerProcess(tmp_path, env=env) as server,
+            client(server, keystone.token(MEMBER)) as here,
+            client(server, keystone.token("admin")) as admin,
+        ):
+            local = create(here)
+            admin.get("/v2/images")  # both tokens now in glimpse's cache
+            instance.stop()
+            response = glance_download(here, local["id"], str(uuid.uuid4()))
+            assert response.status_code == 202, response.text
+            image = failed(admin, local["id"])
+            assert "Keystone at" in image["_task"]["message"], image["_task"]
+    finally:
+        instance.stop()

@@ -103,8 +103,7 @@ class RemoteImages:
     def _catalog(self, token: str) -> list[dict[str, Any]]:
         """In a thread: the catalog as Keystone shows it to the token's holder."""
         s = self.settings
-        if s.keystone_auth_url is None:  # the settings refuse glance-download without it
-            raise JobFailed(f"{LABEL} needs keystone_auth_url")
+        assert s.keystone_auth_url is not None  # the settings refuse glance-download without
         url = f"{identity_v3_url(s.keystone_auth_url)}/auth/catalog"
         session = Session(timeout=s.keystone_timeout_seconds)
         try:
@@ -119,9 +118,7 @@ class RemoteImages:
             raise JobFailed(f"{LABEL}: Keystone no longer accepts the caller's token")
         if response.status_code != 200:
             raise JobFailed(f"{LABEL}: Keystone answered {response.status_code} for the catalog")
-        catalog = response.json().get("catalog")
-        if not isinstance(catalog, list):
-            raise JobFailed(f"{LABEL}: Keystone's catalog could not be read")
+        catalog: list[dict[str, Any]] = response.json().get("catalog") or []
         return catalog
 
     def _checked(self, record: dict[str, Any], image_id: str, data_url: str) -> RemoteImage:

@@ -201,13 +201,10 @@ class _Transient(Exception):
     pass
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def _origin(url: str) -> tuple[str, str]:
+    """Scheme and host[:port] as written (``h`` and ``h:80`` differ: the safe side)."""
     parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+    return parts.scheme.lower(), parts.netloc.rsplit("@", 1)[-1].lower()
 
 
 async def _body(

@@ -270,6 +270,9 @@ async def test_glance_direct_over_image_size_total_is_a_recorded_failure(
     (task,) = found["_tasks"]
     assert task["status"] == "failure"
     assert "image_size_total is over limit of 1" in task["message"]
+    # as Glance: the store leaves importing without counting as failed
+    assert found["os_glance_importing_to_stores"] == ""
+    assert found["os_glance_failed_import"] == ""
 
 
 async def test_import_refused_while_image_size_total_is_passed(

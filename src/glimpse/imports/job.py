@@ -97,6 +97,9 @@ class ImportJob:
         self.images = UnitsOfWork(db, ImageRepository)
         self.tasks = UnitsOfWork(db, TaskRepository)
         self.quotas = quotas
+        # tasks of this worker refused by a limit: as Glance, their stores leave
+        # os_glance_importing_to_stores without joining os_glance_failed_import
+        self._over_limit: set[str] = set()
         self.stores = stores
         self.staging = staging
         self.removal = removal
@@ -207,6 +210,7 @@ class ImportJob:
         try:
             usage = await self.images.read(lambda repo: limits.check(repo.conn, deltas))
         except LimitExceeded as exc:
+            self._over_limit.add(task.id)
             raise JobFailed(exc.message) from None
         return limits.bytes_left(usage, IMAGE_STAGE_TOTAL)
 
@@ -408,6 +412,8 @@ class ImportJob:
         image_id = task.image_id or ""
         method = self._method(task)
         targets: list[str] = task.input["backend"]
+        over_limit = task.id in self._over_limit
+        self._over_limit.discard(task.id)
 
         def record(repo: ImageRepository) -> None:
             if method != "copy-image":
@@ -415,7 +421,8 @@ class ImportJob:
             image = repo.get_image(image_id)
             if image is None:
                 return
-            self._record(repo, image_id, "", [t for t in targets if t not in image.stores])
+            failed = [] if over_limit else [t for t in targets if t not in image.stores]
+            self._record(repo, image_id, "", failed)
 
         try:
             await self.images.write(record)

@@ -127,3 +127,21 @@ async def test_a_pass_that_fails_releases_the_lease(database_url: str) -> None:
             return "ok"
 
         assert await JobLease(db, "job", lease_seconds=30, node="b").run(fine, every=0) == "ok"
+
+
+async def test_a_node_stopping_mid_pass_lets_go_of_the_job(database_url: str) -> None:
+    async with emptied(database_url) as db:
+        a = JobLease(db, "job", lease_seconds=30, node="a")
+        inside = asyncio.Event()
+
+        async def endless() -> None:
+            inside.set()
+            await asyncio.sleep(60)
+
+        running = asyncio.create_task(a.run(endless, every=60))
+        await inside.wait()
+        running.cancel()  # the node shuts down
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        leases = UnitsOfWork(db, LeaseRepository)
+        assert await leases.read(functools.partial(LeaseRepository.holder, name="job")) is None

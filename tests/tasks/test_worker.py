@@ -179,3 +179,27 @@ async def test_a_worker_that_loses_its_lease_stops(database_url: str) -> None:
         assert await asyncio.wait_for(running, 5)
         found = await _outcome(tasks, "t")
         assert found.node == "b" and found.status == "processing"
+
+
+async def test_a_task_taken_over_before_it_ends_is_left_to_its_new_holder(
+    database_url: str,
+) -> None:
+    """The job ends after another node took the task: its outcome is not recorded (nor
+    notified) by the old holder."""
+    async with emptied(database_url) as db:
+        tasks = UnitsOfWork(db, TaskRepository)
+
+        async def overtaken(task: Task, progress: Progress) -> dict[str, Any]:
+            later = utcnow() + timedelta(seconds=60)  # past this worker's 30-second lease
+            claim = functools.partial(
+                TaskRepository.claim, node="b", lease_until=later + timedelta(seconds=60),
+                now=later,
+            )  # fmt: skip
+            assert await tasks.write(claim) is not None
+            return {"done": True}
+
+        await tasks.write(functools.partial(TaskRepository.add, task=Task(id="t", type="x")))
+        worker = Worker(db, {"x": Recorder(overtaken)}, lease_seconds=30, node="a")
+        assert await worker.run_once()
+        found = await _outcome(tasks, "t")
+        assert (found.node, found.status, found.result) == ("b", "processing", None)

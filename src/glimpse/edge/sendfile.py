@@ -26,11 +26,19 @@ LOOP_BURST = 2 << 20
 
 
 class _Ahead:
+    """Keeps the disk reading READ_AHEAD past the socket, also while the bytes already
+    read are sent from the cache: asked only at a miss, the disk would wait for the
+    socket and the socket for the disk (and the kernel's own read-ahead can be as small
+    as a few pages, e.g. for a file just written with O_DIRECT)."""
+
     def __init__(self) -> None:
         self.until = 0
 
-    def advise(self, fd: int, offset: int) -> None:
-        if offset + READ_AHEAD // 2 >= self.until:
+    def due(self, offset: int) -> bool:
+        return offset + READ_AHEAD // 2 >= self.until
+
+    def advise(self, fd: int, offset: int, size: int) -> None:
+        if self.due(offset) and self.until < size:
             start = max(offset, self.until)
             os.posix_fadvise(fd, start, offset + READ_AHEAD - start, os.POSIX_FADV_WILLNEED)
             self.until = offset + READ_AHEAD
@@ -52,7 +60,7 @@ def _send_burst(sock: int, fd: int, offset: int, count: int) -> tuple[int, bool]
 
 
 def _send_from_disk(sock: int, fd: int, offset: int, count: int, ahead: _Ahead) -> tuple[int, bool]:
-    ahead.advise(fd, offset)
+    ahead.advise(fd, offset, offset + count)
     return _send_burst(sock, fd, offset, count)
 
 
@@ -92,6 +100,8 @@ async def send_file(socket_fd: int, path: str, count: int, stall_timeout: float)
                 burst = min(count - sent, LOOP_BURST)
                 try:
                     if cached_fraction(fd, sent, burst) == 1.0:
+                        if ahead.due(sent):  # asking may wait for the disk's queue
+                            await run_blocking(ahead.advise, fd, sent, count)
                         n, full = _send_burst(sock, fd, sent, burst)
                     else:
                         n, full = await run_blocking(

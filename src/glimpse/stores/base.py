@@ -84,5 +84,5 @@ class LocalFiles(Protocol):
 
     async def local_file(self, location: str) -> tuple[str, int] | None:
         """The path of the data at ``location`` and its size; None if there is none, or
-        if it is better read through :meth:`Store.read` (e.g. not in the page cache)."""
+        if it is better read through :meth:`Store.read`."""
         ...

@@ -271,22 +271,15 @@ class FileStore:
         except OSError as exc:
             raise StoreUnavailable(f"Image store could not read: {exc.strerror}") from exc
 
-    def _cached_file(self, path: Path) -> tuple[str, int] | None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            size = os.fstat(fd).st_size
-            cached = cached_fraction(fd, 0, size)
-        finally:
-            os.close(fd)
-        if cached is not None and cached < 0.5:
-            return None  # mostly on the disk: direct reads, many in flight, are faster
-        return str(path), size
+    def _file_size(self, path: Path) -> tuple[str, int]:
+        return str(path), path.stat().st_size
 
     async def local_file(self, location: str) -> tuple[str, int] | None:
-        """The file, when the page cache holds (most of) it."""
+        """The file, cached or not: ``sendfile`` with its own read-ahead sends it with
+        less CPU than direct reads through Python, and no transfer buffer is held."""
         path = self._path(location)
         try:
-            return await run_blocking(self._cached_file, path)
+            return await run_blocking(self._file_size, path)
         except OSError:
             return None  # read() says what is wrong
 

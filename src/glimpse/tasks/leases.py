@@ -101,6 +101,19 @@ class JobLease:
         """``job``'s result, or None when it did not run here: another node holds the
         lease or (``every`` given: a periodic pass) the next pass is not due yet. After a
         periodic pass the next is due ``every`` seconds later."""
+        if not await self._claim(due_only=every is not None):
+            return None
+        return await self._held(job, every)
+
+    async def run_now(self, job: Callable[[], Awaitable[T]]) -> T:
+        """``job`` at once, holding the lease (Conflict when another node holds it); when
+        the next periodic pass is due stays as it was."""
+        if not await self._claim(due_only=False):
+            node = await self.leases.read(partial(LeaseRepository.holder, name=self.name))
+            raise Conflict(f"{self.name} is already running on {node or 'another node'}")
+        return await self._held(job, None)
+
+    async def _claim(self, *, due_only: bool) -> bool:
         now = utcnow()
         claim = partial(
             LeaseRepository.claim,
@@ -108,33 +121,12 @@ class JobLease:
             node=self.node,
             now=now,
             lease_until=now + self.lease,
-            due_only=every is not None,
+            due_only=due_only,
         )
-        if not await self.leases.write(claim):
-            return None
-        try:
-            return await self._holding(job)
-        finally:
-            next_run = utcnow() + timedelta(seconds=every) if every is not None else None
-            release = partial(
-                LeaseRepository.release, name=self.name, node=self.node, next_run_at=next_run
-            )
-            await asyncio.shield(self.leases.write(release))
+        return await self.leases.write(claim)
 
-    async def run_now(self, job: Callable[[], Awaitable[T]]) -> T:
-        """``job`` at once, holding the lease (Conflict when another node holds it)."""
-        ran: list[T] = []
-
-        async def keep() -> None:
-            ran.append(await job())
-
-        await self.run(keep)
-        if not ran:
-            node = await self.leases.read(partial(LeaseRepository.holder, name=self.name))
-            raise Conflict(f"{self.name} is already running on {node or 'another node'}")
-        return ran[0]
-
-    async def _holding(self, job: Callable[[], Awaitable[T]]) -> T:
+    async def _held(self, job: Callable[[], Awaitable[T]], every: float | None) -> T:
+        """``job`` while this node renews the lease; then the lease released."""
         work = asyncio.ensure_future(job())
         keeper = asyncio.create_task(self._keep(work))
         try:
@@ -146,6 +138,11 @@ class JobLease:
         finally:
             keeper.cancel()
             await asyncio.wait([keeper])
+            next_run = utcnow() + timedelta(seconds=every) if every is not None else None
+            release = partial(
+                LeaseRepository.release, name=self.name, node=self.node, next_run_at=next_run
+            )
+            await asyncio.shield(self.leases.write(release))
 
     async def _keep(self, work: asyncio.Future[T]) -> bool:
         interval = self.lease.total_seconds() / 3

@@ -103,7 +103,7 @@ class RemoteImages:
     def _catalog(self, token: str) -> list[dict[str, Any]]:
         """In a thread: the catalog as Keystone shows it to the token's holder."""
         s = self.settings
-        assert s.keystone_auth_url is not None  # the settings refuse glance-download without
+        assert s.keystone_auth_url is not None  # glance-download is keystone mode only
         url = f"{identity_v3_url(s.keystone_auth_url)}/auth/catalog"
         session = Session(timeout=s.keystone_timeout_seconds)
         try:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -432,3 +435,89 @@ def test_keystone_out_of_reach_fails_the_import(keystone: Keystone, tmp_path: Pa
             assert "Keystone at" in image["_task"]["message"], image["_task"]
     finally:
         instance.stop()
+
+
+def test_a_killed_worker_s_glance_download_is_resumed_by_another(
+    keystone: Keystone, regions: Regions, tmp_path: Path
+) -> None:
+    """The caller's token travels with the task: a second node's worker (its own
+    process, sharing only the database and the stores) resumes the download of a worker
+    SIGKILLed mid-transfer, as the caller, and the import completes."""
+    data = os.urandom(1 << 20)
+    fetches: list[str | None] = []
+
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        fetches.append(handler.headers.get("X-Auth-Token"))
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if len(fetches) == 1:  # the first fetch crawls: its worker is killed meanwhile
+            for start in range(0, len(data), 4096):
+                handler.wfile.write(data[start : start + 4096])
+                time.sleep(0.2)
+            return
+        handler.wfile.write(data)
+
+    web = regions.crafted
+    remote_id = crafted_remote(web, record_of(data))
+    web.routes[f"/v2/images/{remote_id}/file"] = trickle
+    shared = tmp_path / "shared"
+    stores = {
+        "fast": {"type": "file", "directory": str(shared / "fast")},
+        "os_glance_staging_store": {"type": "file", "directory": str(shared / "staging")},
+    }
+    env = keystone.server_env(
+        GLIMPSE_DATABASE_URL=f"sqlite:///{shared}/glimpse.db",
+        GLIMPSE_STORES=json.dumps(stores),
+        GLIMPSE_ENABLED_IMPORT_METHODS=json.dumps(["glance-download"]),
+        GLIMPSE_IMPORT_ALLOWED_HOSTS=json.dumps(["127.0.0.1"]),
+        GLIMPSE_IMPORT_ALLOWED_PORTS=json.dumps([web.port]),
+        GLIMPSE_TASK_LEASE_SECONDS="2",
+    )
+    shared.mkdir()
+    (tmp_path / "api").mkdir()
+    token = keystone.new_token(MEMBER)
+    with (
+        ServerProcess(tmp_path / "api", env={**env, "GLIMPSE_RUN_WORKERS": "false"}) as api,
+        client(api, token) as here,
+        client(api, keystone.token("admin")) as admin,
+    ):
+        local = create(here)
+        first = start_worker(env, tmp_path / "first")
+        try:
+            assert glance_download(here, local["id"], remote_id, region="RegionThree").is_success
+            deadline = time.monotonic() + 30
+            while True:  # until the first worker is fetching, and says how far it got
+                (task,) = admin.get(f"/v2/images/{local['id']}/tasks").json()["tasks"]
+                if task["status"] == "processing" and task["message"].startswith("Copied"):
+                    break
+                assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()
+                time.sleep(0.1)
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        assert here.get(f"/v2/images/{local['id']}").json()["status"] == "importing"
+        second = start_worker(env, tmp_path / "second")
+        try:
+            image = settled(admin, local["id"])
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(timeout=30)
+        assert image["status"] == "active", (image, (tmp_path / "second.log").read_text())
+        assert image["checksum"] == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        assert here.get(f"/v2/images/{local['id']}/file").content == data
+    assert fetches == [token, token]
+    with sqlite3.connect(shared / "glimpse.db") as db:
+        assert db.execute("SELECT auth_token FROM tasks").fetchall() == [(None,)]
+
+
+def start_worker(env: dict[str, str], data_dir: Path) -> subprocess.Popen[bytes]:
+    """``glimpse worker`` alone, as another node would run it."""
+    with open(f"{data_dir}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "glimpse", "worker"],
+            env={**os.environ, **env, "GLIMPSE_DATA_DIR": str(data_dir)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -60,8 +60,17 @@ def _send_burst(sock: int, fd: int, offset: int, count: int) -> tuple[int, bool]
 
 
 def _send_from_disk(sock: int, fd: int, offset: int, count: int, ahead: _Ahead) -> tuple[int, bool]:
-    ahead.advise(fd, offset, offset + count)
-    return _send_burst(sock, fd, offset, count)
+    """As :func:`_send_burst`, asking for the next part of the file as it goes: the
+    socket may take far more than one read-ahead before it is full."""
+    sent = 0
+    while sent < count:
+        ahead.advise(fd, offset + sent, offset + count)
+        step = min(count - sent, READ_AHEAD // 4)
+        n, full = _send_burst(sock, fd, offset + sent, step)
+        sent += n
+        if full or n < step:  # the socket is full, or the file ended
+            return sent, full
+    return sent, False
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, sock: int, timeout: float) -> bool:

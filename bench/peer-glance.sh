@@ -15,6 +15,8 @@
 #   peer-glance.sh restart   stop + start
 #   peer-glance.sh status    running? answering?
 #   peer-glance.sh reset     stop, wipe DB + image store, db_sync again
+#   GLANCE_DB_URL=postgresql+psycopg2://... peer-glance.sh start   run on another database (needs psycopg2 in the venv;
+#                            reset does not empty it: drop and create it first)
 #                            (do this before every benchmark run: soft-deleted
 #                            rows stay in the images table and slow lists)
 #
@@ -75,7 +77,7 @@ node_staging_uri = file://$DATA/staging
 show_image_direct_url = false
 
 [database]
-connection = sqlite:///$DATA/glance.sqlite
+connection = ${GLANCE_DB_URL:-sqlite:///$DATA/glance.sqlite}
 
 [glance_store]
 stores = file,http
@@ -197,7 +199,7 @@ cmd_stop() {
 cmd_start() {
     [ -x "$VENV/bin/uwsgi" ] || { log "no $VENV/bin/uwsgi -- run '$0 install' first"; exit 1; }
     write_configs   # cheap; makes GLANCE_WORKERS / GLANCE_PORT take effect
-    [ -f "$DATA/glance.sqlite" ] || db_sync
+    if [ -n "${GLANCE_DB_URL:-}" ] || [ ! -f "$DATA/glance.sqlite" ]; then db_sync; fi
     if pid_alive; then cmd_stop; fi
     if answers; then log "something else already answers on $URL"; exit 1; fi
     mkdir -p "$DATA/log"

@@ -5,10 +5,11 @@ work a capability's repository bound to that transaction's connection."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from glimpse.clock import utcnow
+from glimpse.db import engine
 from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.db.tables import orphaned_data
 from tests.support.units import count_rows
@@ -123,3 +124,60 @@ async def test_units_of_work_roll_back_as_the_database_does(db: Database) -> Non
     with pytest.raises(Boom):
         await orphans.write(work)
     assert await orphans.read(lambda repo: repo.count()) == 0
+
+
+# ------------------------------------------------------------ PostgreSQL's round trips
+
+
+def _backend_pid(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(db: Database, pid: int) -> None:
+    """Kill one server process, as a restart or an idle timeout of the server would."""
+    with db.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+
+
+async def test_a_read_on_postgresql_spends_no_begin_or_commit(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite reads run in a deferred transaction: nothing to save")
+
+    def work(conn: Connection) -> tuple[bool, bool]:
+        # in a transaction, now() is the transaction's start; each statement its own here
+        same = conn.execute(text("SELECT now() = statement_timestamp()")).scalar_one()
+        return conn.in_transaction(), bool(same)
+
+    assert await db.read(work) == (True, True)
+    # a write is one transaction, and the connection it takes back is one again
+    assert await db.write(work) == (True, False)
+    assert await db.read(work) == (True, True)
+
+
+async def test_a_connection_idle_long_enough_is_pinged_and_replaced_if_dead(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no server to lose a connection to")
+    first = await db.read(_backend_pid)
+    _terminate(db, first)
+    monkeypatch.setattr(engine, "IDLE_PING_SECONDS", 0.0)
+    # the pool's connection is dead: the ping finds out and a new one serves the read
+    replaced = await db.read(_backend_pid)
+    assert replaced != first
+    assert await db.write(_backend_pid) == replaced  # alive: kept
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no server to lose a connection to")
+    first = await db.read(_backend_pid)
+    _terminate(db, first)
+    monkeypatch.setattr(engine, "IDLE_PING_SECONDS", 3600.0)
+    # not pinged: the unit of work meets the dead connection (and the pool drops it)
+    with pytest.raises(OperationalError):
+        await db.read(_backend_pid)
+    assert await db.read(_backend_pid) != first

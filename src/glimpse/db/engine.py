@@ -11,7 +11,11 @@ chosen so that no unit of work ever waits for Python's GIL behind another thread
   on the lock instead of failing when a read lock cannot be upgraded.
 - PostgreSQL: through SQLAlchemy's asyncio engine (psycopg 3 in async mode). The same
   synchronous repository code runs in a greenlet on the event loop, and network waits
-  yield to other requests.
+  yield to other requests. Round trips are what a unit of work costs there, so none is
+  spent that buys nothing: a read runs in autocommit (under READ COMMITTED each
+  statement takes its own snapshot inside a transaction too, so BEGIN and COMMIT would
+  add two round trips and no consistency), and a pooled connection is pinged only after
+  it sat idle (see :func:`_ping_when_idle`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from glimpse import metrics
@@ -35,6 +40,9 @@ R = TypeVar("R")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 RETRIES = 5
+# a pooled connection unused for longer is pinged before use (the server may have
+# restarted or closed it); one in steady use has just proven itself
+IDLE_PING_SECONDS = 10.0
 
 
 def _postgres_url(parsed: URL) -> URL:
@@ -72,7 +80,29 @@ def make_engine(url: str) -> Engine:
         )
         _sqlite_transactions(engine)
         return engine
-    return create_engine(_postgres_url(parsed), pool_pre_ping=True)
+    engine = create_engine(_postgres_url(parsed))
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection before use only if it sat in the pool for ``IDLE_PING_SECONDS``
+    (``pool_pre_ping`` would spend a round trip on every checkout). A dead one is
+    replaced by a new connection, as pre-ping does."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        record.info["glimpse_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.pop("glimpse_idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"connection lost while idle: {exc}") from exc
 
 
 def _measure_pool(engine: Engine) -> None:
@@ -129,15 +159,19 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._async: AsyncEngine | None = None
+        self._reads: AsyncEngine | None = None
         self._sync: Engine | None = None
         if self.dialect == "sqlite":
             self._sync = make_engine(url)
             _measure_pool(self._sync)
         else:
             self._async = create_async_engine(
-                _postgres_url(parsed), pool_size=pool_size, max_overflow=8, pool_pre_ping=True
+                _postgres_url(parsed), pool_size=pool_size, max_overflow=8
             )
+            _ping_when_idle(self._async.sync_engine)
             _measure_pool(self._async.sync_engine)
+            # the same pool; each connection is back out of autocommit when returned
+            self._reads = self._async.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def engine(self) -> Engine:
@@ -159,9 +193,9 @@ class Database:
     # ----------------------------------------------------------------- the API
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        if self._async is None:
+        if self._reads is None:
             return self._read_sync(work)
-        async with self._async.connect() as conn, conn.begin():
+        async with self._reads.connect() as conn, conn.begin():
             return await conn.run_sync(work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:

@@ -151,12 +151,14 @@ class ImageService:
 
     async def create(self, context: RequestContext, body: dict[str, Any]) -> Image:
         image = self._new_image(context, body)
+        chosen_id = body.get("id")
         limits = await self.quotas.limits(context.project_id)
 
         def work(repo: ImageRepository) -> Image:
             if limits is not None:
                 limits.check(repo.conn, {IMAGE_COUNT_TOTAL: 1}, lock=True)
-            if repo.id_exists(image.id):
+            # an id of our own (uuid4) cannot be taken: only the caller's is looked up
+            if chosen_id and repo.id_exists(image.id):
                 raise Conflict(f"Image with identifier {image.id} already exists!")
             repo.add_image(image)
             return image

@@ -274,6 +274,11 @@ SHAPES = [
         _as_project,
         _q(sort=_sorted(("status", "asc"), ("name", "desc"))),
     ),
+    Shape(
+        "project sort=name:asc,created_at:desc",
+        _as_project,
+        _q(sort=_sorted(("name", "asc"), ("created_at", "desc"))),
+    ),
     Shape("project status=active", _as_project, _q(values={"status": ["active"]})),
     Shape("project visibility=public", _as_project, _q(visibility="public")),
     Shape("project name=<one>", _as_project, _q(values=lambda c: {"name": [c.name_of_one]})),
@@ -287,6 +292,7 @@ SHAPES = [
     ),
     Shape("admin deep marker", lambda c: ADMIN, _q(marker=lambda c: c.deep_marker)),
     Shape("member visibility=shared", _as_member, _q(visibility="shared")),
+    Shape("member member_status=all", _as_member, _q(member_status="all")),
     Shape("project visibility=community", _as_project, _q(visibility="community")),
     Shape("project visibility=all", _as_project, _q(visibility="all")),
 ]

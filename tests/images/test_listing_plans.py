@@ -1,6 +1,7 @@
 """EXPLAIN of every listing shape on a PostgreSQL catalogue big enough that the planner
 would rather read ``images`` whole than walk an index it lacks: each page comes from an
-index (migration 0120_listing_indexes), never from a sequential scan of ``images``."""
+index (migrations 0120_listing_indexes, 0160_listing_more_indexes), never from a
+sequential scan of ``images``; the shapes 0160 is for use its indexes."""
 
 from __future__ import annotations
 
@@ -38,3 +39,24 @@ def test_no_sequential_scan_of_images(
     url, seeded = catalogue
     plan = listing_scale.plan(url, shape, seeded)
     assert not any("Seq Scan on images" in line for line in plan), "\n".join(plan)
+
+
+# shape -> the indexes of 0160_listing_more_indexes its plan reads
+INTENDED = {
+    "project sort=status:asc,name:desc": ["ix_images_live_status_name_desc"],
+    "project tag=tag-7": ["ix_image_tags_value_image"],
+    "member visibility=shared": [
+        "ix_image_members_member_status_image",
+        "ix_images_live_owner_visibility_created",
+    ],
+    "member member_status=all": ["ix_image_members_member_status_image"],
+}
+
+
+@pytest.mark.parametrize("name", INTENDED)
+def test_intended_index(catalogue: tuple[str, listing_scale.Catalogue], name: str) -> None:
+    url, seeded = catalogue
+    (shape,) = (s for s in listing_scale.SHAPES if s.name == name)
+    plan = "\n".join(listing_scale.plan(url, shape, seeded))
+    for index in INTENDED[name]:
+        assert f" {index} " in plan, plan

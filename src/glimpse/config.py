@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,8 +76,27 @@ class FileStoreSettings(StoreSectionBase):
     direct_io: bool = True
 
 
+class S3StoreSettings(StoreSectionBase):
+    """An S3 bucket (AWS, Ceph RGW, MinIO), with glance_store's option names and defaults."""
+
+    type: Literal["s3"]
+    # the endpoint: http(s)://host[:port] (no scheme: http, as Glance's s3:// locations)
+    s3_store_host: str
+    s3_store_access_key: SecretStr
+    s3_store_secret_key: SecretStr
+    s3_store_bucket: str = Field(min_length=3)
+    s3_store_create_bucket_on_put: bool = False
+    s3_store_region_name: str = ""
+    # "auto", "virtual" (bucket.host) or "path" (host/bucket)
+    s3_store_bucket_url_format: Literal["auto", "virtual", "path"] = "auto"
+    # accepted for Glance's configurations; no effect: every size goes up in parts of the
+    # chunk size (so memory stays two parts), and S3 takes parts of 5 MB at least
+    s3_store_large_object_size: int = Field(default=100, ge=1)
+    s3_store_large_object_chunk_size: int = Field(default=10, ge=5, le=5120)
+
+
 # one member per store type; the `type` key of a section picks it
-StoreSettings = Annotated[FileStoreSettings, Field(discriminator="type")]
+StoreSettings = Annotated[FileStoreSettings | S3StoreSettings, Field(discriminator="type")]
 
 # Glance's unified limits, per project (sizes in MiB)
 UNIFIED_LIMITS = ("image_size_total", "image_stage_total", "image_count_total",

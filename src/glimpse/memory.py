@@ -59,11 +59,11 @@ class TransferBudget:
         self._lock = threading.Lock()
         self._waiters: list[asyncio.Future[None]] = []
 
-    def share(self, preferred: int, parts: int = 2) -> int:
+    def share(self, preferred: int, parts: int = 2, minimum: int = MIN_BLOCK) -> int:
         """The size of each of ``parts`` buffers for one more transfer now: its share of
-        the budget, at most ``preferred``, at least MIN_BLOCK, whole pages."""
+        the budget, at most ``preferred``, at least ``minimum``, whole pages."""
         share = self.total // (parts * (self.active + 1))
-        size = min(preferred, max(MIN_BLOCK, share))
+        size = min(preferred, max(minimum, share))
         return max(mmap.PAGESIZE, size - size % mmap.PAGESIZE)
 
     async def _take(self, nbytes: int) -> None:
@@ -88,11 +88,14 @@ class TransferBudget:
             waiter.get_loop().call_soon_threadsafe(_wake, waiter)
 
     @contextlib.asynccontextmanager
-    async def transfer(self, preferred: int, parts: int = 2) -> AsyncIterator[int]:
+    async def transfer(
+        self, preferred: int, parts: int = 2, minimum: int = MIN_BLOCK
+    ) -> AsyncIterator[int]:
         """One transfer's ``parts`` buffers, paid for while it runs: yields each one's
-        size (``share``), once the budget has room for all of them."""
+        size (``share``), once the budget has room for all of them. (``minimum``: the
+        smallest buffer the transfer can work with, such as S3's smallest part.)"""
         with self._lock:
-            size = self.share(preferred, parts)
+            size = self.share(preferred, parts, minimum)
             self.active += 1
         cost = parts * size
         try:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from glimpse.config import STAGING_STORE_NAME, FileStoreSettings, Settings, StoreSettings
+from glimpse.config import (
+    STAGING_STORE_NAME,
+    FileStoreSettings,
+    S3StoreSettings,
+    Settings,
+    StoreSettings,
+)
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.base import Store
@@ -85,6 +91,10 @@ def build_store(name: str, settings: StoreSettings) -> Store:
         return FileStore(
             name, settings.directory, fsync=settings.fsync, direct_io=settings.direct_io
         )
+    if isinstance(settings, S3StoreSettings):
+        from glimpse.stores.s3 import S3Store  # boto3 costs a quarter second to import
+
+        return S3Store(name, settings)
     raise AssertionError(f"no backend for store type {settings.type!r}")
 
 

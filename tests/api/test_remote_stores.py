@@ -1,0 +1,102 @@
+"""Image data in the remote stores of a real Ceph, each as a named store beside a file
+store: upload, ranged and whole downloads, delete; and the store going away mid-upload
+(503, the image back to ``queued``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.support.ceph import s3_bucket, s3_section
+from tests.support.images import OCTETS, create, show
+from tests.support.tcp_proxy import TcpProxy
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def bucket() -> Iterator[str]:
+    with s3_bucket() as name:
+        yield name
+
+
+def sections(tmp_path: Path, remote: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "stores": {"file": {"type": "file", "directory": tmp_path / "file"}, "remote": remote},
+        "default_store": "file",
+    }
+
+
+async def upload_to(
+    client: httpx.AsyncClient, image_id: str, body: Any, store: str = "remote"
+) -> httpx.Response:
+    headers = {**OCTETS, "X-Image-Meta-Store": store}
+    return await client.put(f"/v2/images/{image_id}/file", content=body, headers=headers)
+
+
+async def round_trip(client: httpx.AsyncClient, secret: str) -> None:
+    """Upload, download (whole and ranged) and delete one image in the remote store."""
+    data = os.urandom(12 * MiB + 3)
+    image = await create(client)
+    assert (await upload_to(client, image["id"], data)).status_code == 204
+    shown = await show(client, image["id"])
+    assert (shown["status"], shown["size"], shown["stores"]) == ("active", len(data), "remote")
+    assert secret not in str(shown)
+    got = await client.get(f"/v2/images/{image['id']}/file")
+    assert got.status_code == 200 and got.content == data
+    ranged = await client.get(
+        f"/v2/images/{image['id']}/file", headers={"Range": f"bytes={5 * MiB}-{6 * MiB}"}
+    )
+    assert ranged.status_code == 206 and ranged.content == data[5 * MiB : 6 * MiB + 1]
+    assert (await client.delete(f"/v2/images/{image['id']}")).status_code == 204
+
+
+async def test_s3_round_trip(make_client: Any, tmp_path: Path, bucket: str) -> None:
+    import boto3
+
+    client = await make_client(**sections(tmp_path, s3_section(bucket)))
+    await round_trip(client, os.environ["AWS_SECRET_ACCESS_KEY"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["S3_ENDPOINT"],
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []  # deleted with it
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+async def test_s3_going_away_mid_upload_is_503(
+    make_client: Any, tmp_path: Path, bucket: str
+) -> None:
+    endpoint = urlparse(s3_section(bucket)["s3_store_host"])
+    proxy = TcpProxy((endpoint.hostname or "", endpoint.port or 80))
+    proxy.start()
+    try:
+        remote = s3_section(bucket, s3_store_host=f"http://127.0.0.1:{proxy.port}")
+        client = await make_client(**sections(tmp_path, remote))
+        image = await create(client)
+
+        async def body() -> AsyncIterator[bytes]:
+            for n in range(40):
+                if n == 15:
+                    proxy.cut()  # RGW gone after some parts went up
+                yield os.urandom(MiB)
+
+        response = await upload_to(client, image["id"], body())
+        assert response.status_code == 503, response.text
+        shown = await show(client, image["id"])
+        assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
+        proxy.start()  # back again: the same image uploads
+        data = os.urandom(6 * MiB)
+        assert (await upload_to(client, image["id"], data)).status_code == 204
+        assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
+    finally:
+        proxy.cut()

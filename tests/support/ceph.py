@@ -1,0 +1,71 @@
+"""The test Ceph (RBD pool and RGW's S3) that ``scripts/test`` starts with
+``.ci/backends/ceph-up.sh`` and describes in the environment. Without it the tests that
+need it skip, except under ``GLIMPSE_TEST_REQUIRE_CEPH=1`` (as ``scripts/test`` sets),
+where they fail."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+S3_ENV = ("S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def require(names: tuple[str, ...]) -> dict[str, str]:
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        reason = f"no test Ceph: {', '.join(missing)} not set (scripts/test sets them)"
+        if os.environ.get("GLIMPSE_TEST_REQUIRE_CEPH") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return {name: os.environ[name] for name in names}
+
+
+def s3_section(bucket: str, **overrides: Any) -> dict[str, Any]:
+    """A ``[stores.<name>]`` section of an s3 store on the test RGW."""
+    env = require(S3_ENV)
+    return {
+        "type": "s3",
+        "s3_store_host": env["S3_ENDPOINT"],
+        "s3_store_access_key": env["AWS_ACCESS_KEY_ID"],
+        "s3_store_secret_key": env["AWS_SECRET_ACCESS_KEY"],
+        "s3_store_bucket": bucket,
+        "s3_store_create_bucket_on_put": True,
+        "s3_store_bucket_url_format": "path",
+        "s3_store_large_object_chunk_size": 5,
+        **overrides,
+    }
+
+
+def _s3_client() -> Any:
+    import boto3
+
+    env = require(S3_ENV)
+    return boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+@contextlib.contextmanager
+def s3_bucket() -> Iterator[str]:
+    """A fresh bucket name; the bucket (if the test made it) and all in it removed after."""
+    client = _s3_client()
+    name = f"glimpse-test-{secrets.token_hex(6)}"
+    yield name
+    with contextlib.suppress(client.exceptions.NoSuchBucket):
+        for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        for item in client.list_objects_v2(Bucket=name).get("Contents", []):
+            client.delete_object(Bucket=name, Key=item["Key"])
+        client.delete_bucket(Bucket=name)

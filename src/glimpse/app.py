@@ -359,7 +359,8 @@ class Glimpse:
             status_code = status_of(exc)[0]
             if status_code >= 500:
                 log.warning("%s %s: %s", request_id, status_code, exc.message)
-            await error_response(exc, headers.get("accept"))(scope, receive, watch)
+            head = scope["method"] == "HEAD"
+            await error_response(exc, headers.get("accept"), head=head)(scope, receive, watch)
         except ClientDisconnect:
             # the client left mid-request; whatever it started was undone on the way out
             log.info("%s client disconnected", request_id)
@@ -370,7 +371,7 @@ class Glimpse:
             response = render_error(
                 500, "Internal Server Error",
                 "The server has either erred or is incapable of performing the requested "
-                "operation.", headers.get("accept"), {},
+                "operation.", headers.get("accept"), {}, head=scope["method"] == "HEAD",
             )  # fmt: skip
             await response(scope, receive, watch)
 

@@ -133,6 +133,48 @@ async def test_head_is_not_get(client: httpx.AsyncClient) -> None:
     assert response.status_code == 405
 
 
+@pytest.mark.parametrize("accept", [None, "application/json", "text/plain", "*/*"])
+@pytest.mark.parametrize(("path", "status"), [("/v2/images", 405), ("/v2/nothing", 404)])
+async def test_head_errors_are_empty_html_whatever_the_accept(
+    client: httpx.AsyncClient, accept: str | None, path: str, status: int
+) -> None:
+    # as Glance 33 answers them
+    headers = {"Accept": accept} if accept else {}
+    response = await client.head(path, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "text/html; charset=UTF-8"
+    assert response.headers["content-length"] == "0"
+
+
+# Glance 33's bodies, byte for byte (WebOb's templates; 405 has its own)
+_405_BODIES = {
+    "application/json": b'{"message": "The method PUT is not allowed for this resource. '
+    b'<br /><br />\\n", '
+    b'"code": "405 Method Not Allowed", "title": "Method Not Allowed"}',
+    "text/plain": b"405 Method Not Allowed\n\n"
+    b"The method PUT is not allowed for this resource. \n\n ",
+    "*/*": b"<html>\n <head>\n  <title>405 Method Not Allowed</title>\n </head>\n <body>\n"
+    b"  <h1>405 Method Not Allowed</h1>\n"
+    b"  The method PUT is not allowed for this resource. <br /><br />\n\n </body>\n</html>",
+}
+_404_BODIES = {
+    "application/json": b'{"message": "No image found with ID nope<br /><br />\\n\\n\\n", '
+    b'"code": "404 Not Found", "title": "Not Found"}',
+    "text/plain": b"404 Not Found\n\nNo image found with ID nope\n\n   ",
+    "*/*": b"<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n"
+    b"  <h1>404 Not Found</h1>\n  No image found with ID nope<br /><br />\n\n\n\n </body>\n</html>",
+}
+
+
+@pytest.mark.parametrize("accept", sorted(_405_BODIES))
+async def test_error_bodies_are_glances_byte_for_byte(
+    client: httpx.AsyncClient, accept: str
+) -> None:
+    headers = {"Accept": accept}
+    assert (await client.put("/v2/images", headers=headers)).content == _405_BODIES[accept]
+    assert (await client.get("/v2/images/nope", headers=headers)).content == _404_BODIES[accept]
+
+
 async def test_unknown_method_on_unknown_path_is_501(client: httpx.AsyncClient) -> None:
     response = await client.request("FOO", "/v2/nothing")
     assert response.status_code == 501

@@ -10,7 +10,8 @@ header, as Glance under uWSGI answers.
 
 from __future__ import annotations
 
-import orjson
+import json
+
 from starlette.responses import Response
 
 from glimpse import errors
@@ -68,8 +69,15 @@ def status_of(exc: GlimpseError) -> tuple[int, str]:
 
 _HTML = (
     "<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
-    "  {message}<br /><br />\n\n\n\n </body>\n</html>"
+    "  {body}\n </body>\n</html>"
 )
+
+
+def _body(status_code: int, message: str) -> str:
+    """WebOb's body of an error, in its HTML form (405 has a template of its own)."""
+    if status_code == 405:
+        return f"{message} <br /><br />\n"
+    return f"{message}<br /><br />\n\n\n"
 
 
 def _quality(accept: str, media_type: str) -> float:
@@ -112,24 +120,35 @@ def error_format(accept: str | None) -> str:
 
 
 def render_error(
-    status_code: int, title: str, message: str, accept: str | None, headers: dict[str, str]
+    status_code: int,
+    title: str,
+    message: str,
+    accept: str | None,
+    headers: dict[str, str],
+    *,
+    head: bool = False,
 ) -> Response:
     status = f"{status_code} {title}"
+    if head:  # Glance answers HEAD errors as empty HTML, whatever the Accept
+        return Response(
+            b"", status_code=status_code, headers=headers, media_type="text/html; charset=UTF-8"
+        )
+    body = _body(status_code, message)
     kind = error_format(accept)
     if kind == "json":
-        body = orjson.dumps(
-            {"message": f"{message}<br /><br />\n\n\n", "code": status, "title": title}
-        )
+        # json's separators (", ", ": "), as Glance's bodies are spaced
+        content = json.dumps({"message": body, "code": status, "title": title}).encode()
         media_type = "application/json"
     elif kind == "html":
-        body = _HTML.format(status=status, message=message).encode()
+        content = _HTML.format(status=status, body=body).encode()
         media_type = "text/html; charset=UTF-8"
-    else:
-        body = f"{status}\n\n{message}\n\n   ".encode()
+    else:  # WebOb's plain text: newlines become spaces, then each <br /> a newline
+        plain = body.replace("\n", " ").replace("<br />", "\n")
+        content = f"{status}\n\n{plain}".encode()
         media_type = "text/plain; charset=UTF-8"
-    return Response(body, status_code=status_code, headers=headers, media_type=media_type)
+    return Response(content, status_code=status_code, headers=headers, media_type=media_type)
 
 
-def error_response(exc: GlimpseError, accept: str | None) -> Response:
+def error_response(exc: GlimpseError, accept: str | None, *, head: bool = False) -> Response:
     status_code, title = status_of(exc)
-    return render_error(status_code, title, exc.message, accept, exc.headers)
+    return render_error(status_code, title, exc.message, accept, exc.headers, head=head)

@@ -9,7 +9,7 @@ in ``member_repository.py``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,21 +17,17 @@ import orjson
 from sqlalchemy import (
     Connection,
     Row,
-    String,
     bindparam,
-    cast,
     delete,
     false,
     func,
     insert,
-    literal,
-    null,
     select,
-    union_all,
     update,
 )
 
 from glimpse.clock import utcnow
+from glimpse.db.aggregates import json_array_of, json_object_of, json_pair
 from glimpse.db.tables import (
     image_locations,
     image_members,
@@ -46,10 +42,28 @@ from glimpse.model.images import BASE_ATTRIBUTES, Image, Location, Status
 from glimpse.model.listing import ImageQuery
 
 IMAGE_COLUMNS = [images.c[name] for name in BASE_ATTRIBUTES]
+# an image's properties, tags and stores as JSON in its own row: one statement reads an
+# image (or a page of them) whole
+EXTRA_COLUMNS = [
+    select(json_object_of(image_properties.c.name, image_properties.c.value))
+    .where(image_properties.c.image_id == images.c.id)
+    .scalar_subquery()
+    .label("x_properties"),
+    select(json_array_of(image_tags.c.value))
+    .where(image_tags.c.image_id == images.c.id)
+    .scalar_subquery()
+    .label("x_tags"),
+    # the stores holding the data, [location id, store] each
+    select(json_array_of(json_pair(image_locations.c.id, image_locations.c.store)))
+    .where(image_locations.c.image_id == images.c.id, image_locations.c.store.is_not(None))
+    .scalar_subquery()
+    .label("x_stores"),
+]
+WHOLE_IMAGE_COLUMNS = [*IMAGE_COLUMNS, *EXTRA_COLUMNS]
 
 # Statements on the hot path are built once: SQLAlchemy then skips building them and
 # computing their cache keys on every request.
-_LIVE_IMAGE = select(*IMAGE_COLUMNS).where(
+_LIVE_IMAGE = select(*WHOLE_IMAGE_COLUMNS).where(
     images.c.id == bindparam("image_id"), images.c.deleted == false()
 )
 _LIVE_IMAGE_FOR_UPDATE = _LIVE_IMAGE.with_for_update()
@@ -68,48 +82,25 @@ _IS_MEMBER = select(image_members.c.id).where(
     image_members.c.image_id == bindparam("image_id"),
     image_members.c.member == bindparam("project"),
 )
-_EXTRAS_OF_MANY = union_all(
-    select(
-        image_properties.c.image_id,
-        literal("p"),
-        image_properties.c.name,
-        image_properties.c.value,
-    ).where(image_properties.c.image_id.in_(bindparam("image_ids", expanding=True))),
-    select(image_tags.c.image_id, literal("t"), image_tags.c.value, null()).where(
-        image_tags.c.image_id.in_(bindparam("image_ids", expanding=True))
-    ),
-    select(
-        image_locations.c.image_id,
-        literal("s"),
-        image_locations.c.store,
-        cast(image_locations.c.id, String),
-    ).where(
-        image_locations.c.image_id.in_(bindparam("image_ids", expanding=True)),
-        image_locations.c.store.is_not(None),
-    ),
-)
-# properties ("p", name, value) and tags ("t", tag, NULL) of one image in one round trip
-_EXTRAS_OF_ONE = union_all(
-    select(literal("p"), image_properties.c.name, image_properties.c.value).where(
-        image_properties.c.image_id == bindparam("image_id")
-    ),
-    select(literal("t"), image_tags.c.value, null()).where(
-        image_tags.c.image_id == bindparam("image_id")
-    ),
-    # the stores holding the data ("s", store, location id)
-    select(literal("s"), image_locations.c.store, cast(image_locations.c.id, String)).where(
-        image_locations.c.image_id == bindparam("image_id"), image_locations.c.store.is_not(None)
-    ),
-)
-
-
-def _in_location_order(stores: list[tuple[int, str]]) -> list[str]:
-    """Store names by location id, each once."""
-    return list(dict.fromkeys(name for _, name in sorted(stores)))
 
 
 def image_from_row(row: Row[Any]) -> Image:
     return Image(**row._asdict())
+
+
+def whole_image_from_row(row: Row[Any]) -> Image:
+    """An image from a row of ``WHOLE_IMAGE_COLUMNS``."""
+    values = row._asdict()
+    properties, tags, stores = (values.pop(key) for key in ("x_properties", "x_tags", "x_stores"))
+    image = Image(**values)
+    if properties is not None:
+        image.properties = orjson.loads(properties)
+    if tags is not None:
+        image.tags = orjson.loads(tags)
+    if stores is not None:
+        # store names by location id, each once
+        image.stores = list(dict.fromkeys(name for _, name in sorted(orjson.loads(stores))))
+    return image
 
 
 class ImageRepository:
@@ -125,19 +116,7 @@ class ImageRepository:
             _LIVE_IMAGE_FOR_UPDATE if for_update and self.dialect == "postgresql" else _LIVE_IMAGE
         )
         row = self.conn.execute(query, {"image_id": image_id}).first()
-        if row is None:
-            return None
-        image = image_from_row(row)
-        stores: list[tuple[int, str]] = []
-        for kind, name, value in self.conn.execute(_EXTRAS_OF_ONE, {"image_id": image_id}):
-            if kind == "p":
-                image.properties[name] = value
-            elif kind == "t":
-                image.tags.append(name)
-            else:
-                stores.append((int(value), name))
-        image.stores = _in_location_order(stores)
-        return image
+        return None if row is None else whole_image_from_row(row)
 
     def get_marker(self, image_id: str) -> Image | None:
         """The image a list page starts after: a deleted one too, as Glance pages after a
@@ -152,22 +131,6 @@ class ImageRepository:
     def id_exists(self, image_id: str) -> bool:
         """Whether an image with this id exists or ever existed (ids are never reused)."""
         return self.get_status(image_id) is not None
-
-    def _load_extras(self, found: Sequence[Image]) -> None:
-        if not found:
-            return
-        by_id = {image.id: image for image in found}
-        stores: dict[str, list[tuple[int, str]]] = {}
-        rows = self.conn.execute(_EXTRAS_OF_MANY, {"image_ids": list(by_id)})
-        for image_id, kind, name, value in rows:
-            if kind == "p":
-                by_id[image_id].properties[name] = value
-            elif kind == "t":
-                by_id[image_id].tags.append(name)
-            else:
-                stores.setdefault(image_id, []).append((int(value), name))
-        for image_id, held in stores.items():
-            by_id[image_id].stores = _in_location_order(held)
 
     def add_image(self, image: Image) -> None:
         self.conn.execute(_INSERT_IMAGE, {**image.base_values(), "deleted": False})
@@ -327,10 +290,8 @@ class ImageRepository:
         )
 
     def list_images(self, query: ImageQuery, viewer: Viewer, marker: Image | None) -> list[Image]:
-        rows = self.conn.execute(listing.statement(query, viewer, marker, IMAGE_COLUMNS)).all()
-        found = [image_from_row(row) for row in rows]
-        self._load_extras(found)
-        return found
+        rows = self.conn.execute(listing.statement(query, viewer, marker, WHOLE_IMAGE_COLUMNS))
+        return [whole_image_from_row(row) for row in rows]
 
     # ----------------------------------------------------------------- locations
 
@@ -354,9 +315,18 @@ class ImageRepository:
         )
 
     def remove_locations(self, image_id: str) -> list[Location]:
-        found = self.get_locations(image_id)
-        self.conn.execute(delete(image_locations).where(image_locations.c.image_id == image_id))
-        return found
+        removed = self.conn.execute(
+            delete(image_locations)
+            .where(image_locations.c.image_id == image_id)
+            .returning(
+                image_locations.c.id, image_locations.c.url,
+                image_locations.c.meta, image_locations.c.store,
+            )
+        ).all()  # fmt: skip
+        return [
+            Location(url=r.url, metadata=orjson.loads(r.meta), store=r.store)
+            for r in sorted(removed, key=lambda r: r.id)
+        ]
 
     def remove_store_locations(self, image_id: str, store: str) -> list[Location]:
         """Forget the image's locations in ``store``; returns them (to remove the data)."""

@@ -28,8 +28,8 @@ from tests.support.server import ServerProcess
 from tests.support.stored import Stored
 from tests.support.units import empty
 
-# the Keystone-mode fixtures (keystone, glimpse_keystone, as_user)
-pytest_plugins = ["tests.support.keystone"]
+# the Keystone-mode fixtures (keystone, glimpse_keystone, as_user); the real Swift
+pytest_plugins = ["tests.support.keystone", "tests.support.swift"]
 
 PG_ADMIN_URL = os.environ.get(
     "GLIMPSE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

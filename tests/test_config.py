@@ -43,10 +43,18 @@ def test_a_file_store_needs_a_directory(tmp_path: Path) -> None:
     assert error_types(raised) == [("missing", ("stores", "fast", "file", "directory"))]
 
 
+def test_a_swift_store_needs_its_account(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as raised:
+        settings(tmp_path, stores={"s": {"type": "swift", "multiple_containers_seed": 33}})
+    assert error_types(raised) == [
+        ("missing", ("stores", "s", "swift", key)) for key in ("auth_address", "user", "key")
+    ] + [("less_than_equal", ("stores", "s", "swift", "multiple_containers_seed"))]
+
+
 @pytest.mark.parametrize(
     ("section", "error"),
     [
-        ({"type": "swift", "directory": "/srv"}, "union_tag_invalid"),
+        ({"type": "ceph", "directory": "/srv"}, "union_tag_invalid"),
         ({"directory": "/srv"}, "union_tag_not_found"),
     ],
 )

@@ -7,6 +7,7 @@ uploads cannot starve metadata requests of database threads.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -27,3 +28,26 @@ def submit_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> as
 async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_data_pool, partial(fn, *args, **kwargs))
+
+
+def run_on_own_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+    """Start blocking work on a thread of its own, for a call that waits on the event loop
+    for its input (a request body streamed as it arrives): on the pool, enough of those
+    would hold every thread while the work that feeds them (hashing) waits for one."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.cancelled():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, partial(future.set_exception, exc))
+        else:
+            loop.call_soon_threadsafe(settle, partial(future.set_result, result))
+
+    threading.Thread(target=run, name="glimpse-stream", daemon=True).start()
+    return future

@@ -95,8 +95,37 @@ class S3StoreSettings(StoreSectionBase):
     s3_store_large_object_chunk_size: int = Field(default=10, ge=5, le=5120)
 
 
+class SwiftStoreSettings(StoreSectionBase):
+    """A store in an OpenStack Swift account, laid out as Glance's swift store lays it
+    out (the names are Glance's ``swift_store_*`` options without the prefix)."""
+
+    type: Literal["swift"]
+    # Swift's v1 auth (tempauth, swauth): swift_store_auth_address, _user ("account:user"), _key
+    auth_address: str
+    user: str
+    key: SecretStr
+    auth_version: Literal["1"] = "1"
+    container: str = "glance"
+    # images split over containers named <container>_<first N characters of the image id>
+    multiple_containers_seed: int = Field(default=0, ge=0, le=32)
+    # create the container on the first write into it (else it must exist)
+    create_container_on_put: bool = False
+    # MiB: an image of known size up to large_object_size is one segment; others are
+    # segments of large_object_chunk_size, each sent as its bytes arrive
+    large_object_size: int = Field(default=5120, ge=1)
+    large_object_chunk_size: int = Field(default=200, ge=1)
+    # the name locations give the account (swift+config://<reference>/…), never its
+    # credentials (Glance's default_swift_reference); default: the store's name
+    reference: str | None = None
+    # seconds a Swift request may wait on its socket; attempts per request
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
 # one member per store type; the `type` key of a section picks it
-StoreSettings = Annotated[FileStoreSettings | S3StoreSettings, Field(discriminator="type")]
+StoreSettings = Annotated[
+    FileStoreSettings | S3StoreSettings | SwiftStoreSettings, Field(discriminator="type")
+]
 
 # Glance's unified limits, per project (sizes in MiB)
 UNIFIED_LIMITS = ("image_size_total", "image_stage_total", "image_count_total",

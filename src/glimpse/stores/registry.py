@@ -11,12 +11,14 @@ from glimpse.config import (
     S3StoreSettings,
     Settings,
     StoreSettings,
+    SwiftStoreSettings,
 )
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.base import Store
 from glimpse.stores.file import FileStore
 from glimpse.stores.measured import MeasuredStore
+from glimpse.stores.swift import MiB, SwiftAccount, SwiftStore
 
 
 class StoreRegistry:
@@ -95,6 +97,24 @@ def build_store(name: str, settings: StoreSettings) -> Store:
         from glimpse.stores.s3 import S3Store  # boto3 costs a quarter second to import
 
         return S3Store(name, settings)
+    if isinstance(settings, SwiftStoreSettings):
+        account = SwiftAccount(
+            settings.auth_address,
+            settings.user,
+            settings.key.get_secret_value(),
+            timeout=settings.timeout_seconds,
+            retries=settings.retries,
+        )
+        return SwiftStore(
+            name,
+            account,
+            container=settings.container,
+            multiple_containers_seed=settings.multiple_containers_seed,
+            create_container_on_put=settings.create_container_on_put,
+            large_object_size=settings.large_object_size * MiB,
+            large_object_chunk_size=settings.large_object_chunk_size * MiB,
+            reference=settings.reference,
+        )
     raise AssertionError(f"no backend for store type {settings.type!r}")
 
 

@@ -45,10 +45,19 @@ RETRIES = 5
 IDLE_PING_SECONDS = 10.0
 
 
+# every query glimpse makes is a page or a lookup: starting parallel workers costs more
+# than the work (a list page waited 15-30 ms for them at a million images)
+SERIAL_ONLY = "-c max_parallel_workers_per_gather=0"
+
+
 def _postgres_url(parsed: URL) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+psycopg")
-    return parsed
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    options = parsed.query.get("options")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    return parsed.update_query_dict(
+        {"options": f"{options} {SERIAL_ONLY}" if options else SERIAL_ONLY}
+    )
 
 
 def _private_sqlite_file(path: Path) -> None:

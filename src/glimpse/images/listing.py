@@ -77,22 +77,35 @@ def statement(
         parts = [visibility.listable(query, viewer)]
     else:
         parts = visibility.listable_parts(query, viewer)
+    # a page's ids and sort keys first, then its rows: a part whose index holds every
+    # column it filters on finds them without reading one row of images it then drops
+    keys = _keys(query)
     pages = [
-        select(*columns)
-        .where(*conditions, part)
-        .order_by(*_order(query, images.c))
-        .limit(query.limit)
+        select(*keys).where(*conditions, part).order_by(*_order(query, images.c)).limit(query.limit)
         for part in parts
     ]
     if len(pages) == 1:
-        return pages[0]
-    # each part's first page from its own index, then the best of them
-    merged = union_all(*(select(page.subquery()) for page in pages)).subquery("merged")
+        page = pages[0].subquery("page")
+    else:
+        # each part's first page from its own index, then the best of them
+        merged = union_all(*(select(page.subquery()) for page in pages)).subquery("merged")
+        page = (
+            select(*(merged.c[key.name] for key in keys))
+            .order_by(*_order(query, merged.c))
+            .limit(query.limit)
+            .subquery("page")
+        )
     return (
-        select(*(merged.c[column.name] for column in columns))
-        .order_by(*_order(query, merged.c))
-        .limit(query.limit)
+        select(*columns)
+        .join_from(images, page, images.c.id == page.c.id)
+        .order_by(*_order(query, page.c))
     )
+
+
+def _keys(query: ImageQuery) -> list[ColumnElement[Any]]:
+    """The id and the sort keys: what a page is chosen and ordered by."""
+    names = ["id", *(key for key, _ in query.sort if key != "id")]
+    return [images.c[name] for name in names]
 
 
 def _order(query: ImageQuery, source: Any) -> list[ColumnElement[Any]]:

@@ -122,9 +122,32 @@ class SwiftStoreSettings(StoreSectionBase):
     retries: int = Field(default=2, ge=0, le=10)
 
 
+class RbdStoreSettings(StoreSectionBase):
+    """A Ceph RBD pool, with glance_store's option names and defaults."""
+
+    type: Literal["rbd"]
+    rbd_store_pool: str = "images"
+    # the cephx user (client.<user>); None: the configuration's default (client.admin)
+    rbd_store_user: str | None = None
+    rbd_store_ceph_conf: str = "/etc/ceph/ceph.conf"
+    # MB per RADOS object of an image (a power of two)
+    rbd_store_chunk_size: int = Field(default=8, ge=1, le=32)
+    # seconds to reach the cluster before a call gives up (librados waits 300 s by
+    # itself); Glance's 0 means that wait, here it means 15 s
+    rados_connect_timeout: float = Field(default=15, ge=0)
+
+    @field_validator("rbd_store_chunk_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"rbd_store_chunk_size must be a power of two, not {value}")
+        return value
+
+
 # one member per store type; the `type` key of a section picks it
 StoreSettings = Annotated[
-    FileStoreSettings | S3StoreSettings | SwiftStoreSettings, Field(discriminator="type")
+    FileStoreSettings | S3StoreSettings | SwiftStoreSettings | RbdStoreSettings,
+    Field(discriminator="type"),
 ]
 
 # Glance's unified limits, per project (sizes in MiB)

@@ -13,7 +13,9 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.support.ceph import s3_bucket, s3_section
+from glimpse.config import RbdStoreSettings
+from glimpse.stores.registry import build_store
+from tests.support.ceph import rbd_section, s3_bucket, s3_section
 from tests.support.images import OCTETS, create, show
 from tests.support.tcp_proxy import TcpProxy
 
@@ -40,7 +42,7 @@ async def upload_to(
     return await client.put(f"/v2/images/{image_id}/file", content=body, headers=headers)
 
 
-async def round_trip(client: httpx.AsyncClient, secret: str) -> None:
+async def round_trip(client: httpx.AsyncClient, secret: str) -> str:
     """Upload, download (whole and ranged) and delete one image in the remote store."""
     data = os.urandom(12 * MiB + 3)
     image = await create(client)
@@ -55,6 +57,8 @@ async def round_trip(client: httpx.AsyncClient, secret: str) -> None:
     )
     assert ranged.status_code == 206 and ranged.content == data[5 * MiB : 6 * MiB + 1]
     assert (await client.delete(f"/v2/images/{image['id']}")).status_code == 204
+    image_id: str = image["id"]
+    return image_id
 
 
 async def test_s3_round_trip(make_client: Any, tmp_path: Path, bucket: str) -> None:
@@ -100,3 +104,28 @@ async def test_s3_going_away_mid_upload_is_503(
         assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
     finally:
         proxy.cut()
+
+
+async def test_rbd_round_trip(make_client: Any, tmp_path: Path) -> None:
+    rbd = pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
+    from glimpse.stores.rbd import RbdStore
+
+    section = rbd_section()
+    client = await make_client(**sections(tmp_path, section))
+    image_id = await round_trip(client, "keyring")
+    store = build_store("remote", RbdStoreSettings(**section))
+    assert isinstance(store, RbdStore)
+    assert image_id not in rbd.RBD().list(store.ioctx())  # deleted with it
+
+
+async def test_an_unreachable_ceph_is_503(make_client: Any, tmp_path: Path) -> None:
+    pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
+    conf = tmp_path / "ceph.conf"  # monitors on a port nothing listens on
+    conf.write_text("[global]\nmon_host = 127.0.0.1:9\nauth_client_required = none\n")
+    remote = rbd_section(rbd_store_ceph_conf=str(conf), rados_connect_timeout=2)
+    client = await make_client(**sections(tmp_path, remote))
+    image = await create(client)
+    response = await upload_to(client, image["id"], os.urandom(MiB))
+    assert response.status_code == 503, response.text
+    shown = await show(client, image["id"])
+    assert (shown["status"], shown["size"]) == ("queued", None)

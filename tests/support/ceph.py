@@ -69,3 +69,42 @@ def s3_bucket() -> Iterator[str]:
         for item in client.list_objects_v2(Bucket=name).get("Contents", []):
             client.delete_object(Bucket=name, Key=item["Key"])
         client.delete_bucket(Bucket=name)
+
+
+RBD_ENV = ("CEPH_CONF", "CEPH_POOL")
+
+
+def rbd_section(pool: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A ``[stores.<name>]`` section of an rbd store on the test cluster (its own pool,
+    or the cluster's RBD pool with the restricted user an image service has)."""
+    env = require(RBD_ENV)
+    return {
+        "type": "rbd",
+        "rbd_store_ceph_conf": env["CEPH_CONF"],
+        "rbd_store_pool": pool or env["CEPH_POOL"],
+        "rbd_store_user": None if pool else "glance",
+        "rados_connect_timeout": 10,
+        **overrides,
+    }
+
+
+@contextlib.contextmanager
+def rbd_pool() -> Iterator[str]:
+    """A fresh RBD pool (about half a second to make), removed with all in it after."""
+    import rados
+    import rbd
+
+    env = require(RBD_ENV)
+    cluster = rados.Rados(conffile=env["CEPH_CONF"], conf={"client_mount_timeout": "10"})
+    cluster.connect(timeout=10)
+    name = f"glimpse-test-{secrets.token_hex(6)}"
+    try:
+        cluster.create_pool(name)
+        with cluster.open_ioctx(name) as ioctx:
+            ioctx.application_enable("rbd")
+            rbd.RBD().pool_init(ioctx, False)
+        yield name
+    finally:
+        if cluster.pool_exists(name):
+            cluster.delete_pool(name)
+        cluster.shutdown()

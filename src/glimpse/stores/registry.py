@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from glimpse.config import (
     STAGING_STORE_NAME,
     FileStoreSettings,
+    RbdStoreSettings,
     S3StoreSettings,
     Settings,
     StoreSettings,
@@ -115,6 +116,10 @@ def build_store(name: str, settings: StoreSettings) -> Store:
             large_object_chunk_size=settings.large_object_chunk_size * MiB,
             reference=settings.reference,
         )
+    if isinstance(settings, RbdStoreSettings):
+        from glimpse.stores.rbd import RbdStore  # Ceph's bindings: only where used
+
+        return RbdStore(name, settings)
     raise AssertionError(f"no backend for store type {settings.type!r}")
 
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,3 +89,54 @@ def swift_container(swift_server: SwiftServer) -> Iterator[str]:
     name = f"glimpse-test-{secrets.token_hex(4)}"
     yield name
     swift_server.remove(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def swift_stopped() -> Iterator[None]:
+    """Swift's proxy server stopped (by the PID swift-up.sh recorded) while the block runs,
+    then started again as it was."""
+    base = Path(
+        os.environ.get("SWIFT_BASE")
+        or Path(os.environ.get("BACKENDS_DIR", "/tmp/glimpse-backends")) / "swift"
+    )
+    pid_file = base / "run" / "proxy-server.pid"
+    if not pid_file.exists():
+        if os.environ.get("GLIMPSE_TEST_REQUIRE_SWIFT") == "1":
+            raise FileNotFoundError(pid_file)
+        pytest.skip(f"no Swift proxy server started by swift-up.sh ({pid_file}): set SWIFT_BASE")
+    pid = int(pid_file.read_text())
+    command = Path(f"/proc/{pid}/cmdline").read_text().rstrip("\0").split("\0")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        # started as swift-up.sh starts it: detached, its PID where swift-down.sh looks
+        started = subprocess.run(
+            ["sh", "-c", 'nohup "$@" >>"$LOG" 2>&1 </dev/null & echo $!', "sh", *command],
+            env={**os.environ, "LOG": str(base / "log" / "proxy-server.log")},
+            capture_output=True, check=True, text=True,
+        )  # fmt: skip
+        pid_file.write_text(started.stdout)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                Connection(
+                    authurl=os.environ.get("ST_AUTH", "http://127.0.0.1:8090/auth/v1.0"),
+                    user="glance:glance", key="glancepass", auth_version="1", retries=0,
+                ).get_auth()  # fmt: skip
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)

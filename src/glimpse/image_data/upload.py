@@ -138,6 +138,9 @@ class ImageUpload:
             url = await writer.commit()
         except BaseException:
             await writer.abort()
+            # what the abort could not remove (its store out of reach) is retried from
+            # the orphan queue once the lease is gone
+            await self.removal.remove(lease.partial)
             await self._abandon(lease)
             raise
         values = await self._finish(lease, Location(url=url, store=store.name), found, limits)

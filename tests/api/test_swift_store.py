@@ -1,0 +1,65 @@
+"""Image data in a real Swift, as a named store beside a file store: upload, ranged and
+whole downloads, delete; and Swift stopped mid-upload (503, the image back to
+``queued``, its segments removed once Swift is back)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from glimpse.app import Glimpse
+from tests.api.test_remote_stores import round_trip, sections, upload_to
+from tests.support.images import create, show
+from tests.support.swift import SwiftServer, swift_stopped
+
+MiB = 1 << 20
+
+
+async def test_swift_round_trip(
+    make_client: Any, tmp_path: Path, swift_server: SwiftServer, swift_container: str
+) -> None:
+    remote = swift_server.section(swift_container, large_object_chunk_size=4)
+    client = await make_client(**sections(tmp_path, remote))
+    await round_trip(client, swift_server.key)
+    assert swift_server.names(swift_container) == []  # deleted with it, segments too
+
+
+async def test_swift_stopped_mid_upload_is_503(
+    make_client: Any,
+    make_settings: Any,
+    tmp_path: Path,
+    swift_server: SwiftServer,
+    swift_container: str,
+) -> None:
+    remote = swift_server.section(swift_container, large_object_chunk_size=1, timeout_seconds=5)
+    client = await make_client(**sections(tmp_path, remote))
+    image = await create(client)
+    stopping = swift_stopped()
+
+    async def body() -> AsyncIterator[bytes]:
+        for n in range(40):
+            if n == 12:  # Swift gone after some segments went up
+                await asyncio.to_thread(stopping.__enter__)
+            yield os.urandom(MiB)
+
+    try:
+        response = await upload_to(client, image["id"], body())
+    finally:
+        stopping.__exit__(None, None, None)
+    assert response.status_code == 503, response.text
+    shown = await show(client, image["id"])
+    assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
+    assert swift_server.names(swift_container) != []  # the segments Swift already had
+    # once Swift is back, housekeeping removes what the failed upload left
+    housekeeping = Glimpse(make_settings(**sections(tmp_path, remote)))
+    try:
+        await housekeeping.housekeeping.run_once()
+    finally:
+        await housekeeping.db.aclose()
+    assert swift_server.names(swift_container) == []
+    data = os.urandom(3 * MiB)  # and the same image uploads
+    assert (await upload_to(client, image["id"], data)).status_code == 204
+    assert (await client.get(f"/v2/images/{image['id']}/file")).content == data

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from glimpse.clock import utcnow
@@ -181,3 +182,27 @@ async def test_a_connection_in_steady_use_is_not_pinged(
     with pytest.raises(OperationalError):
         await db.read(_backend_pid)
     assert await db.read(_backend_pid) != first
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["", "-c statement_timeout=7000", ("-c search_path=public", "-c statement_timeout=7000")],
+)
+def test_postgresql_connections_start_no_parallel_workers(
+    database_url: str, options: str | tuple[str, ...]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("parallel workers are PostgreSQL's")
+    url = make_url(database_url)
+    if options:
+        url = url.update_query_dict({"options": options})
+    eng = engine.make_engine(url.render_as_string(hide_password=False))
+    try:
+        with eng.connect() as conn:
+            workers = conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar_one()
+            timeout = conn.execute(text("SHOW statement_timeout")).scalar_one()
+    finally:
+        eng.dispose()
+    assert workers == "0"
+    # options the URL already gave still apply
+    assert timeout == ("7s" if "-c statement_timeout=7000" in options else "0")

@@ -11,11 +11,13 @@ chosen so that no unit of work ever waits for Python's GIL behind another thread
   on the lock instead of failing when a read lock cannot be upgraded.
 - PostgreSQL: through SQLAlchemy's asyncio engine (psycopg 3 in async mode). The same
   synchronous repository code runs in a greenlet on the event loop, and network waits
-  yield to other requests. Round trips are what a unit of work costs there, so none is
-  spent that buys nothing: a read runs in autocommit (under READ COMMITTED each
-  statement takes its own snapshot inside a transaction too, so BEGIN and COMMIT would
-  add two round trips and no consistency), and a pooled connection is pinged only after
-  it sat idle (see :func:`_ping_when_idle`).
+  yield to other requests. The whole unit of work (checkout, BEGIN, the work, COMMIT,
+  checkin) runs in one greenlet on the engine's synchronous face, rather than a greenlet
+  and an awaitable wrapper for each step as ``AsyncConnection`` would. Round trips are
+  what a unit of work costs there, so none is spent that buys nothing: a read runs in
+  autocommit (under READ COMMITTED each statement takes its own snapshot inside a
+  transaction too, so BEGIN and COMMIT would add two round trips and no consistency),
+  and a pooled connection is pinged only after it sat idle (see :func:`_ping_when_idle`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from glimpse import metrics
 
@@ -168,7 +171,7 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._async: AsyncEngine | None = None
-        self._reads: AsyncEngine | None = None
+        self._reads: Engine | None = None  # the asyncio engine's, used from a greenlet
         self._sync: Engine | None = None
         if self.dialect == "sqlite":
             self._sync = make_engine(url)
@@ -180,7 +183,7 @@ class Database:
             _ping_when_idle(self._async.sync_engine)
             _measure_pool(self._async.sync_engine)
             # the same pool; each connection is back out of autocommit when returned
-            self._reads = self._async.execution_options(isolation_level="AUTOCOMMIT")
+            self._reads = self._async.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def engine(self) -> Engine:
@@ -199,21 +202,26 @@ class Database:
         with self.engine.connect().execution_options(glimpse_write=True) as conn, conn.begin():
             return work(conn)
 
+    # --------------------------------------------------------- PostgreSQL path
+
+    @staticmethod
+    def _in_greenlet(engine: Engine, work: Callable[[Connection], T]) -> T:
+        with engine.connect() as conn, conn.begin():
+            return work(conn)
+
     # ----------------------------------------------------------------- the API
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         if self._reads is None:
             return self._read_sync(work)
-        async with self._reads.connect() as conn, conn.begin():
-            return await conn.run_sync(work)
+        return await greenlet_spawn(self._in_greenlet, self._reads, work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         if self._async is None:
             return self._write_sync(work)
         for attempt in range(RETRIES):
             try:
-                async with self._async.begin() as conn:
-                    return await conn.run_sync(work)
+                return await greenlet_spawn(self._in_greenlet, self._async.sync_engine, work)
             except DBAPIError as exc:
                 if attempt == RETRIES - 1 or not _retryable(exc):
                     raise

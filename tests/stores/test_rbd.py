@@ -131,3 +131,20 @@ async def test_an_unreachable_cluster_is_unavailable(tmp_path: Path) -> None:
         await store.writer(str(uuid.uuid4()), 1)
     with pytest.raises(StoreUnavailable):
         await listed(store)
+
+
+async def test_a_read_left_half_way(store: RbdStore) -> None:
+    location = await put(store, os.urandom(9 * MiB))
+    chunks = await store.read(location)
+    assert len(await anext(chunks)) > 0
+    await chunks.aclose()  # the client went away: the image is closed, the budget given back
+    assert await store.size(location) == 9 * MiB
+    await store.delete(location)
+    assert await listed(store) == set()
+
+
+async def test_empty_writes_are_nothing(store: RbdStore) -> None:
+    writer = await store.writer(str(uuid.uuid4()), None)
+    await writer.write(memoryview(b""))
+    location = await writer.commit()
+    assert await get(store, location) == b""

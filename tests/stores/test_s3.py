@@ -136,3 +136,27 @@ def test_https_endpoints_give_s3_https_locations(bucket: str) -> None:
     store = s3_store(bucket, s3_store_host="https://s3.example.com/")
     assert store.url("id") == f"s3+https://s3.example.com/{bucket}/id"
     assert store.handles(f"s3+https://s3.example.com/{bucket}/id")
+
+
+async def test_a_read_left_half_way(store: S3Store) -> None:
+    location = await put(store, os.urandom(9 * MiB))
+    chunks = await store.read(location)
+    assert len(await anext(chunks)) > 0
+    await chunks.aclose()  # the client went away: the body is closed, the budget given back
+    assert await store.size(location) == 9 * MiB
+
+
+async def test_an_upload_removed_under_its_writer(store: S3Store) -> None:
+    writer = await store.writer(str(uuid.uuid4()), None)
+    await writer.write(memoryview(os.urandom(MiB)))
+    await store.delete(writer.partial_location)  # a reaper that thought it dead
+    with pytest.raises(StoreUnavailable, match="NoSuchUpload"):
+        await writer.commit()
+    assert await listed(store) == set()
+
+
+async def test_a_host_without_a_scheme_is_http(bucket: str) -> None:
+    host = os.environ["S3_ENDPOINT"].removeprefix("http://")
+    store = s3_store(bucket, s3_store_host=host)
+    location = await put(store, b"plain")
+    assert location.startswith(f"s3://{host}/") and await get(store, location) == b"plain"

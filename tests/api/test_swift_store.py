@@ -1,6 +1,6 @@
 """Image data in a real Swift, as a named store beside a file store: upload, ranged and
-whole downloads, delete; and Swift stopped mid-upload (503, the image back to
-``queued``, its segments removed once Swift is back)."""
+whole downloads, delete; copy-image between the two; and Swift stopped mid-upload (503,
+the image back to ``queued``, its segments removed once Swift is back)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 
 from glimpse.app import Glimpse
 from tests.api.test_remote_stores import round_trip, sections, upload_to
+from tests.imports.conftest import OWNER, new_image, settled, start_import
 from tests.support.images import create, show
+from tests.support.records import OCTETS, admin
 from tests.support.swift import SwiftServer, swift_stopped
 
 MiB = 1 << 20
@@ -63,3 +65,33 @@ async def test_swift_stopped_mid_upload_is_503(
     data = os.urandom(3 * MiB)  # and the same image uploads
     assert (await upload_to(client, image["id"], data)).status_code == 204
     assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
+
+
+async def test_copy_image_between_file_and_swift(
+    make_client: Any, tmp_path: Path, swift_server: SwiftServer, swift_container: str
+) -> None:
+    """Swift and a file store as two named stores: an image uploaded to the file store is
+    copied into Swift by copy-image, read from either, and deleted from both."""
+    stores = sections(tmp_path, swift_server.section(swift_container, weight=100))
+    stores["stores"]["os_glance_staging_store"] = {
+        "type": "file",
+        "directory": tmp_path / "staging",
+    }
+    client = await make_client(
+        **stores, enabled_import_methods=["copy-image"], task_lease_seconds=3.0
+    )
+    image_id = await new_image(client)
+    data = os.urandom(5 * MiB + 7)
+    headers = {**OWNER, **OCTETS, "X-Image-Meta-Store": "file"}
+    uploaded = await client.put(f"/v2/images/{image_id}/file", content=data, headers=headers)
+    assert uploaded.status_code == 204
+    body = {"method": {"name": "copy-image"}, "stores": ["remote"]}
+    assert (await start_import(client, image_id, body, admin())).status_code == 202
+    image = await settled(client, image_id)
+    assert sorted(image["stores"].split(",")) == ["file", "remote"], image["_tasks"]
+    assert image_id in swift_server.names(swift_container)
+    for store in ("remote", "file"):
+        got = await client.get(f"/v2/images/{image_id}/file?prefer={store}", headers=OWNER)
+        assert got.status_code == 200 and got.content == data
+    assert (await client.delete(f"/v2/images/{image_id}", headers=OWNER)).status_code == 204
+    assert swift_server.names(swift_container) == []

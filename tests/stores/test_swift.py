@@ -10,7 +10,7 @@ import pytest
 from swiftclient.client import ClientException
 
 from glimpse.config import Settings
-from glimpse.errors import StorageFull, StoreUnavailable
+from glimpse.errors import DataMissing, StorageFull, StoreUnavailable
 from glimpse.stores.registry import build_stores
 from glimpse.stores.swift import MiB, SwiftAccount, SwiftStore, _store_error
 from tests.stores.contract import StoreContract
@@ -170,3 +170,39 @@ def test_swift_errors_as_glance_answers_them() -> None:
     assert isinstance(full, StorageFull)
     down = _store_error(ClientException("gone", http_status=503, http_reason="Unavailable"), "x")
     assert isinstance(down, StoreUnavailable) and "503 Unavailable" in down.message
+
+
+async def test_every_operation_on_a_swift_out_of_reach_is_unavailable(
+    swift_container: str,
+) -> None:
+    store = make_store(SwiftServer("http://127.0.0.1:9/auth/v1.0", "a:b", "c"), swift_container)
+    location = store.location(swift_container, "0d4c6a3e-2a55-4bd1-9a3f-2f1e0c1b2a3d")
+    for operation in (store.read, store.size, store.modified, store.delete):
+        with pytest.raises(StoreUnavailable, match="Swift could not"):
+            await operation(location)
+    with pytest.raises(StoreUnavailable, match="Swift could not list"):
+        await listed(store)
+
+
+async def test_empty_reads(store: SwiftStore) -> None:
+    location = await put(store, b"0123456789")
+    assert await get(store, location, 10) == b""  # from the very end
+    assert await get(store, location, 3, 0) == b""
+    await store.delete(location)
+    with pytest.raises(DataMissing):
+        await store.read(location, 3, 0)
+
+
+async def test_a_read_given_up_midway_lets_go(store: SwiftStore) -> None:
+    location = await put(store, os.urandom(8 * MiB))
+    chunks = await store.read(location)
+    async for _ in chunks:
+        break
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert await store.size(location) == 8 * MiB
+
+
+async def test_a_container_not_there_yet_holds_nothing(store: SwiftStore) -> None:
+    assert await listed(store) == set()
+    with pytest.raises(DataMissing):
+        await store.modified(store.location(store.container, "nothing-0123456789ab"))

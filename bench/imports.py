@@ -9,6 +9,7 @@ Keystone) so that imports have an owner. glimpse is started here with the same s
 Runs alternate between the two servers; each figure is the median of ``--rounds``.
 
     flock /tmp/glimpse-bench.lock python -m bench.imports --glance http://127.0.0.1:9347
+    flock /tmp/glimpse-bench.lock python -m bench.imports --target glimpse --rounds 1
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Target:
                 raise RuntimeError(f"{self.name}: not done: {image}")
             time.sleep(0.02)
 
-    def glance_direct(self, source: Path) -> float:
+    def glance_direct(self, source: Path, parts: dict[str, float] | None = None) -> float:
+        """Stage + import; ``parts`` gets the stage's and the import's shares."""
         image_id = self.create()
         started = time.perf_counter()
         with source.open("rb") as data:  # a file: sent with its Content-Length
@@ -74,11 +76,21 @@ class Target:
                 headers={"Content-Type": "application/octet-stream"},
             )
         staged.raise_for_status()
+        imported = time.perf_counter()
         self.http.post(
             f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}}
         ).raise_for_status()
         self.wait(image_id, lambda image: image["status"] == "active")
-        return time.perf_counter() - started
+        done = time.perf_counter()
+        if parts is not None:
+            parts["stage"], parts["import"] = imported - started, done - imported
+        return done - started
+
+    def import_only(self, source: Path) -> float:
+        """A glance-direct import's time from its POST to ``active``."""
+        parts: dict[str, float] = {}
+        self.glance_direct(source, parts)
+        return parts["import"]
 
     def web_download(self, uri: str) -> float:
         image_id = self.create()
@@ -151,19 +163,50 @@ def start_glimpse(work: Path, database_url: str | None) -> tuple[subprocess.Pope
 SOURCE_PORT = 9348  # the port the peer's import filtering allows
 
 
+WORKLOADS = ("glance-direct", "stage", "import", "web-download", "copy-image", "machinery")
+
+
+def _round(target: Target, source: Path, small: Path, uri: str) -> dict[str, float]:
+    """One run of each workload on ``target``: seconds, NaN where it failed."""
+    got: dict[str, float] = {}
+    parts: dict[str, float] = {}
+    for name, run in (
+        ("glance-direct", lambda: target.glance_direct(source, parts)),
+        ("web-download", lambda: target.web_download(uri)),
+        ("copy-image", lambda: target.copy_image(source)),
+        # the job machinery alone: a 1 MiB glance-direct import, from the POST to active
+        ("machinery", lambda: target.import_only(small)),
+    ):
+        try:
+            got[name] = run()
+        except (httpx.HTTPStatusError, RuntimeError) as exc:
+            print(f"{target.name:8} {name:14} failed: {exc}")
+            got[name] = float("nan")
+        time.sleep(3)  # let the server's background work settle
+    got["stage"] = parts.get("stage", float("nan"))
+    got["import"] = parts.get("import", float("nan"))
+    return got
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--glance", required=True)
+    parser.add_argument("--glance", help="the Glance peer's URL (not with --target glimpse)")
+    parser.add_argument("--target", choices=("both", "glimpse", "glance"), default="both")
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--database-url")
     args = parser.parse_args()
+    names = ["glimpse", "glance"] if args.target == "both" else [args.target]
+    if "glance" in names and not args.glance:
+        parser.error("--glance URL is needed unless --target glimpse")
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
         work = Path(tmp)
         source = work / "source.raw"
         with source.open("wb") as out:
             for _ in range(args.size_mib):
                 out.write(os.urandom(1 << 20))
+        small = work / "small.raw"
+        small.write_bytes(os.urandom(1 << 20))
         served = work / "served"
         served.mkdir()
         os.link(source, served / "image.raw")
@@ -178,41 +221,40 @@ def main() -> int:
         web = ThreadingHTTPServer(("127.0.0.1", SOURCE_PORT), Quiet)
         threading.Thread(target=web.serve_forever, daemon=True).start()
         uri = f"http://127.0.0.1:{SOURCE_PORT}/image.raw"
-        glimpse_dir = work / "glimpse"
-        glimpse_dir.mkdir()
-        process, url = start_glimpse(glimpse_dir, args.database_url)
-        targets = [Target("glimpse", url), Target("glance", args.glance)]
+        process = None
+        targets = []
+        if "glimpse" in names:
+            glimpse_dir = work / "glimpse"
+            glimpse_dir.mkdir()
+            process, url = start_glimpse(glimpse_dir, args.database_url)
+            targets.append(Target("glimpse", url))
+        if "glance" in names:
+            targets.append(Target("glance", args.glance))
         figures: dict[tuple[str, str], list[float]] = {}
         try:
             for round_ in range(args.rounds):
                 order = targets if round_ % 2 == 0 else targets[::-1]
                 for target in order:
-                    for name, run in (
-                        ("glance-direct", lambda t=target: t.glance_direct(source)),
-                        ("web-download", lambda t=target: t.web_download(uri)),
-                        ("copy-image", lambda t=target: t.copy_image(source)),
-                    ):
-                        try:
-                            seconds = run()
-                        except (httpx.HTTPStatusError, RuntimeError) as exc:
-                            print(f"round {round_} {target.name:8} {name:14} failed: {exc}")
-                            seconds = float("nan")
+                    for name, seconds in _round(target, source, small, uri).items():
                         figures.setdefault((target.name, name), []).append(seconds)
-                        time.sleep(3)  # let the server's background work settle
                         print(f"round {round_} {target.name:8} {name:14} {seconds:7.2f} s")
                     target.delete_all()
         finally:
-            process.terminate()
-            process.wait()
+            if process is not None:
+                process.terminate()
+                process.wait()
             web.shutdown()
         print(f"\ntime to active, {args.size_mib} MiB, median of {args.rounds} (lower is better)")
-        print(f"{'workload':14} {'glimpse':>9} {'glance':>9} {'ratio':>7}")
-        results = {}
-        for name in ("glance-direct", "web-download", "copy-image"):
-            mine = statistics.median(figures[("glimpse", name)])
-            theirs = statistics.median(figures[("glance", name)])
-            results[name] = {"glimpse_s": mine, "glance_s": theirs, "ratio": mine / theirs}
-            print(f"{name:14} {mine:8.2f}s {theirs:8.2f}s {mine / theirs:6.2f}x")
+        print(f"{'workload':14} " + " ".join(f"{n:>9}" for n in names) + "   ratio")
+        results: dict[str, dict[str, float]] = {}
+        for name in WORKLOADS:
+            row = {n: statistics.median(figures[(n, name)]) for n in names}
+            results[name] = {f"{n}_s": v for n, v in row.items()}
+            line = f"{name:14} " + " ".join(f"{v:8.2f}s" for v in row.values())
+            if len(row) == 2:
+                results[name]["ratio"] = row["glimpse"] / row["glance"]
+                line += f" {results[name]['ratio']:6.2f}x"
+            print(line)
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
         (out / "imports.json").write_text(json.dumps(results, indent=2))

@@ -1,5 +1,6 @@
 """A worker killed mid-import (SIGKILL, a real ``glimpse worker`` process): another
-worker resumes the task within the lease time, and the import completes."""
+worker resumes the task within the lease time, the import completes, and nothing the
+dead worker half-wrote stays in any store."""
 
 from __future__ import annotations
 
@@ -108,6 +109,7 @@ async def test_a_killed_worker_s_import_is_resumed_within_the_lease(
         killed_at = time.monotonic()
         shown = (await api.get(f"/v2/images/{image_id}", headers=admin())).json()
         assert shown["status"] == "importing"
+        assert len(partial_files(settings)) == 1  # what it was fetching into
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
@@ -121,6 +123,18 @@ async def test_a_killed_worker_s_import_is_resumed_within_the_lease(
     (task,) = image["_tasks"]
     assert task["status"] == "success"
     assert time.monotonic() - killed_at < 2.0 + 10  # the lease, plus the transfer
+    assert partial_files(settings) == []
+
+
+def partial_files(settings: dict[str, Any]) -> list[Path]:
+    """Half-written objects in any of the stores (the file store's ``.part`` files)."""
+    return [
+        path
+        for section in settings["stores"].values()
+        if Path(section["directory"]).is_dir()
+        for path in Path(section["directory"]).iterdir()
+        if path.name.endswith(".part")
+    ]
 
 
 @pytest.mark.skipif(

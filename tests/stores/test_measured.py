@@ -54,3 +54,13 @@ async def test_each_operation_is_counted_by_outcome(store: MeasuredStore) -> Non
     writer = await store.writer("aborted", 4)
     await writer.write(memoryview(b"abcd"))
     await writer.abort()
+
+
+async def test_an_adopted_file_is_counted_as_a_write(store: MeasuredStore, tmp_path: Path) -> None:
+    staged = await put(FileStore("staging", tmp_path / "staging"), b"staged bytes")
+    before = counted("write", "ok")
+    writer = await store.writer("adopted", 12)
+    assert await writer.adopt(staged)
+    location = await writer.commit()
+    assert await get(store, location) == b"staged bytes"
+    assert counted("write", "ok") == before + 1

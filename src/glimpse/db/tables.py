@@ -344,6 +344,23 @@ tasks = Table(
     Index("ix_tasks_image_id", "image_id"),
 )
 
+# Where an import attempt is writing (a store writer's partial object), recorded before
+# the first byte: the worker that resumes or fails the task removes a dead attempt's.
+task_partials = Table(
+    "task_partials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "task_id",
+        String(36),
+        ForeignKey("tasks.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("store", String(255), nullable=False),
+    Column("location", Text, nullable=False),
+)
+
 # A periodic job that the cluster runs once per interval (the periodic verify): the node
 # holding it renews `lease_until` while it runs; `next_run_at` is when the next pass is
 # due, whichever node then claims it.
@@ -374,6 +391,8 @@ image_staged = Table(
     Column("location", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # JSON: the hashes and format findings taken while staging (None: not taken)
+    Column("digests", Text),
 )
 
 # Unified limits of one project under the built-in identity (or noauth), set with

@@ -22,8 +22,10 @@ from glimpse.concurrency import run_blocking
 from glimpse.errors import InvalidInput, LimitExceeded
 from glimpse.image_data.blocks import BlockPair
 from glimpse.image_data.budget import budgeted_blocks
-from glimpse.image_data.inspection import FormatCheck, inspect_file
+from glimpse.image_data.inspection import Findings, FormatCheck, inspect_file
 from glimpse.stores.base import StoreWriter
+
+BARE = "bare"  # the one container format whose data is inspected
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Ingested:
     hash_algo: str
     hash_value: str
     virtual_size: int | None  # None: unknown (not inspected, or not inspectable)
+    findings: Findings | None = None  # the inspectors' (None: not inspected)
 
 
 class _Digests:
@@ -155,6 +158,7 @@ async def _stream(
         hash_algo=digests.multihash.name,
         hash_value=digests.multihash.hexdigest(),
         virtual_size=virtual_size,
+        findings=format_check.findings if format_check else None,
     )
 
 
@@ -162,9 +166,30 @@ def format_check_for(
     disk_format: str | None, container_format: str | None, *, require_match: bool
 ) -> FormatCheck | None:
     """The inspection an ingest of an image runs (Glance inspects only ``bare`` data)."""
-    if container_format != "bare":
+    if container_format != BARE:
         return None
     return FormatCheck(disk_format or "", require_match=require_match)
+
+
+def findings_only() -> FormatCheck:
+    """The inspection of data whose formats are not known yet (staged data): its
+    findings, judged once they are (``judged``)."""
+    return FormatCheck(None, require_match=False)
+
+
+def judged(
+    findings: Findings,
+    disk_format: str | None,
+    container_format: str | None,
+    *,
+    require_match: bool,
+    size: int,
+) -> int | None:
+    """What the ingest's format check would have said of data with these findings: its
+    virtual size (None if unknown, or not inspected), or 415."""
+    if container_format != BARE:
+        return None
+    return findings.verdict(disk_format or "", require_match=require_match, size=size)
 
 
 async def inspect_local_file(path: Path) -> str:

@@ -7,6 +7,8 @@ the data is what ``disk_format`` claims and safe to boot, and what its virtual s
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from oslo_utils.imageutils import format_inspector
 
@@ -32,13 +34,67 @@ class _Feed:
         return self.block
 
 
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What the inspectors made of some data, whatever format it claims to be: enough to
+    judge it later against any ``disk_format`` (kept with staged data, which cannot
+    change, so that an import need not read it again)."""
+
+    formats: tuple[str, ...] = ()  # what it looks like (one, unless ambiguous)
+    refused: str | None = None  # the inspectors' own error (a corrupt header)
+    unsafe: str | None = None  # the one format's failed safety check
+    virtual_size: int | None = None  # the one format's, if safe
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "formats": list(self.formats),
+            "refused": self.refused,
+            "unsafe": self.unsafe,
+            "virtual_size": self.virtual_size,
+        }
+
+    @classmethod
+    def from_dict(cls, found: dict[str, Any]) -> Findings:
+        return cls(
+            tuple(found["formats"]), found["refused"], found["unsafe"], found["virtual_size"]
+        )
+
+    def verdict(self, disk_format: str, *, require_match: bool, size: int) -> int | None:
+        """The image's virtual size (None if unknown); 415 if data declared
+        ``disk_format`` is refused."""
+        if self.refused is not None:
+            raise DataFormatMismatch(f"Image data is not a supported format: {self.refused}")
+        if len(self.formats) > 1:
+            names = ", ".join(sorted(self.formats))
+            raise DataFormatMismatch(f"Image data matches several formats: {names}")
+        (name,) = self.formats
+        if name == "raw" and disk_format in UNINSPECTABLE:
+            return None
+        if name != disk_format:
+            if disk_format == "raw":
+                log.warning("image declared raw contains %s data; accepted as raw", name)
+                return size
+            if require_match:
+                raise DataFormatMismatch(
+                    f"Image disk_format is {disk_format} but the data is {name}"
+                )
+            return None
+        if self.unsafe is not None:
+            raise DataFormatMismatch(f"Image data failed safety checks: {self.unsafe}")
+        return self.virtual_size
+
+
 class FormatCheck:
-    def __init__(self, disk_format: str, *, require_match: bool) -> None:
+    """Fed every block of some data; then its findings, and the verdict on them for
+    ``disk_format`` (None: findings only, for data whose format is not known yet)."""
+
+    def __init__(self, disk_format: str | None, *, require_match: bool) -> None:
         self.disk_format = disk_format
         self.require_match = require_match
         self._feed = _Feed()
         self._wrapper = format_inspector.InspectWrapper(self._feed)  # type: ignore[arg-type]
         self._fed = 0
+        self.findings: Findings | None = None
 
     def eat(self, block: bytes | memoryview) -> None:
         # The inspectors' header regions lie in the first few hundred KiB, and each one
@@ -57,36 +113,30 @@ class FormatCheck:
         self._feed.block = piece
         next(self._wrapper)
 
-    def verdict(self, size: int) -> int | None:
-        """The image's virtual size (None if unknown); 415 if the data is refused."""
+    def _find(self) -> Findings:
         self._wrapper.close()
         try:
             detected = self._wrapper.formats or []
         except format_inspector.ImageFormatError as exc:
-            raise DataFormatMismatch(f"Image data is not a supported format: {exc}") from exc
+            return Findings(refused=str(exc))
         names = sorted(str(found) for found in detected)
         if names == ["gpt", "iso"]:  # a bootable ISO carries a GPT too
             detected = [found for found in detected if str(found) == "iso"]
         elif len(detected) > 1:
-            raise DataFormatMismatch(f"Image data matches several formats: {', '.join(names)}")
+            return Findings(formats=tuple(names))
         found = detected[0]
-        name = str(found)
-        if name == "raw" and self.disk_format in UNINSPECTABLE:
-            return None
-        if name != self.disk_format:
-            if self.disk_format == "raw":
-                log.warning("image declared raw contains %s data; accepted as raw", name)
-                return size
-            if self.require_match:
-                raise DataFormatMismatch(
-                    f"Image disk_format is {self.disk_format} but the data is {name}"
-                )
-            return None
         try:
             found.safety_check()
         except (format_inspector.SafetyCheckFailed, format_inspector.ImageFormatError) as exc:
-            raise DataFormatMismatch(f"Image data failed safety checks: {exc}") from exc
-        return int(found.virtual_size)
+            return Findings(formats=(str(found),), unsafe=str(exc))
+        return Findings(formats=(str(found),), virtual_size=int(found.virtual_size))
+
+    def verdict(self, size: int) -> int | None:
+        """The image's virtual size (None if unknown); 415 if the data is refused."""
+        self.findings = self._find()
+        if self.disk_format is None:
+            return None
+        return self.findings.verdict(self.disk_format, require_match=self.require_match, size=size)
 
 
 def inspect_file(path: str) -> str:

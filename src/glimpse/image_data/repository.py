@@ -92,20 +92,27 @@ class UploadRepository:
 
     # ----------------------------------------------------------- staged data
 
-    def staged(self, image_id: str) -> tuple[str, int] | None:
-        """Where an image's staged data is (a staging store URL), and its size."""
+    def staged(self, image_id: str) -> tuple[str, int, str | None] | None:
+        """Where an image's staged data is (a staging store URL), its size, and its
+        digests as the stage recorded them (JSON; None: none recorded)."""
         row = self.conn.execute(
-            select(image_staged.c.location, image_staged.c.size).where(
+            select(image_staged.c.location, image_staged.c.size, image_staged.c.digests).where(
                 image_staged.c.image_id == image_id
             )
         ).first()
-        return (row.location, row.size) if row is not None else None
+        return (row.location, row.size, row.digests) if row is not None else None
 
-    def record_staged(self, image_id: str, location: str, size: int) -> None:
+    def record_staged(
+        self, image_id: str, location: str, size: int, digests: str | None = None
+    ) -> None:
         self.conn.execute(delete(image_staged).where(image_staged.c.image_id == image_id))
         self.conn.execute(
             insert(image_staged).values(
-                image_id=image_id, location=location, size=size, created_at=utcnow()
+                image_id=image_id,
+                location=location,
+                size=size,
+                digests=digests,
+                created_at=utcnow(),
             )
         )
 

@@ -4,20 +4,25 @@ The same checks and the same ingest as an upload (counts, size cap, hashes), int
 staging store (``os_glance_staging_store``: shared, so that any node can run the import),
 under an upload lease: ``queued → uploading`` while it streams and after; a failed stage
 returns the image to ``queued``, a stage whose node died is reaped by housekeeping. The
-format is inspected when the import runs (formats need not be set yet).
+hashes and the inspectors' findings are taken as the data streams in and kept with it
+(staged data never changes): the import judges the findings against the image's formats
+then (they need not be set yet) instead of reading the data again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from glimpse.config import Settings
 from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.errors import Conflict, LimitExceeded, NotFound
 from glimpse.image_data.housekeeping import ABANDONED, LeaseKeeper
-from glimpse.image_data.ingest import ingest
+from glimpse.image_data.ingest import Ingested, findings_only, ingest
+from glimpse.image_data.inspection import Findings
 from glimpse.image_data.repository import Lease, UploadRepository
 from glimpse.images.removal import DataRemoval
 from glimpse.images.repository import ImageRepository
@@ -30,6 +35,40 @@ from glimpse.stores.base import Store
 from glimpse.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    location: Location
+    size: int
+    # its hashes and format findings, taken as it was staged (None: staged without them)
+    found: Ingested | None
+
+
+def digests_json(found: Ingested) -> str:
+    return json.dumps(
+        {
+            "checksum": found.checksum,
+            "hash_algo": found.hash_algo,
+            "hash_value": found.hash_value,
+            "findings": found.findings.as_dict() if found.findings is not None else None,
+        }
+    )
+
+
+def from_json(digests: str | None, size: int) -> Ingested | None:
+    if digests is None:
+        return None
+    kept = json.loads(digests)
+    findings = kept["findings"]
+    return Ingested(
+        size=size,
+        checksum=kept["checksum"],
+        hash_algo=kept["hash_algo"],
+        hash_value=kept["hash_value"],
+        virtual_size=None,  # judged against the image's disk_format by the import
+        findings=Findings.from_dict(findings) if findings is not None else None,
+    )
 
 
 class ImageStaging:
@@ -106,7 +145,8 @@ class ImageStaging:
                     writer,
                     limit=limit,
                     hash_algo=self.settings.hashing_algorithm,
-                    format_check=None,
+                    # the formats need not be set yet: findings only, judged by the import
+                    format_check=findings_only(),
                     block_size=self.settings.upload_buffer_size,
                     declared_size=declared_size,
                     still_wanted=keeper.raise_if_gone,
@@ -122,7 +162,7 @@ class ImageStaging:
                 limits.check(repo.conn, {IMAGE_STAGE_TOTAL: found.size // MIB}, lock=True)
             if not repo.release_lease(lease):
                 return False
-            repo.record_staged(image_id, url, found.size)
+            repo.record_staged(image_id, url, found.size, digests_json(found))
             repo.images.update_image(image_id, {"size": found.size})
             return True
 
@@ -149,14 +189,17 @@ class ImageStaging:
 
     # ------------------------------------------------------ for the import job
 
-    async def staged(self, image_id: str) -> tuple[Location, int] | None:
+    async def staged(self, image_id: str) -> Staged | None:
         found = await self.uploads.read(lambda repo: repo.staged(image_id))
         if found is None:
             return None
-        return Location(url=found[0], store=self.store.name), found[1]
+        url, size, digests = found
+        return Staged(Location(url=url, store=self.store.name), size, from_json(digests, size))
 
-    async def record(self, image_id: str, url: str, size: int) -> None:
-        await self.uploads.write(lambda repo: repo.record_staged(image_id, url, size))
+    async def record(self, image_id: str, url: str, found: Ingested) -> None:
+        await self.uploads.write(
+            lambda repo: repo.record_staged(image_id, url, found.size, digests_json(found))
+        )
 
     async def discard(self, image_id: str) -> None:
         """Forget and remove an image's staged data (its import ended)."""

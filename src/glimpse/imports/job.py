@@ -28,11 +28,12 @@ from glimpse.config import Settings
 from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.errors import GlimpseError, LimitExceeded
 from glimpse.image_data.housekeeping import ABANDONED
-from glimpse.image_data.ingest import Ingested, format_check_for, ingest
+from glimpse.image_data.ingest import Ingested, findings_only, format_check_for, ingest, judged
 from glimpse.image_data.staging import ImageStaging
 from glimpse.images.removal import DataRemoval
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
+from glimpse.imports.partials import Partials
 from glimpse.imports.plugins import ImportPlugins, Prepared
 from glimpse.imports.remote import RemoteImage, RemoteImages
 from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
@@ -41,6 +42,7 @@ from glimpse.imports.workspace import read_file
 from glimpse.model.images import Image, Location, Status
 from glimpse.quotas.enforcer import Quotas
 from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, IMAGE_STAGE_TOTAL, MIB
+from glimpse.stores.base import StoreWriter
 from glimpse.stores.registry import StoreRegistry
 from glimpse.tasks.model import JobFailed, Task
 from glimpse.tasks.repository import TaskRepository
@@ -67,6 +69,9 @@ class _Data:
     size: int
     disk_format: str | None
     container_format: str | None
+    # staged data, committed, and its digests taken as it was staged: a target store
+    # may take it as it is, judged without reading it again
+    kept: tuple[Location, Ingested] | None = None
 
 
 def _local_data(path: Path, image: Image, prepared: Prepared) -> _Data:
@@ -107,6 +112,7 @@ class ImportJob:
         self.web = WebSource(settings)
         self.remote = RemoteImages(settings, self.web)
         self.plugins = ImportPlugins(settings)
+        self.partials = Partials(db, removal)
 
     @staticmethod
     def _method(task: Task) -> str:
@@ -127,6 +133,7 @@ class ImportJob:
         if image.status != wanted:
             raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
         staging_left = await self._check_quota(task, image, method)
+        await self.partials.sweep(task.id)  # an earlier attempt's, if its worker died
         remote = None
         if method == "glance-download":
             remote, token = await self._remote(task)
@@ -134,14 +141,22 @@ class ImportJob:
             image = replace(
                 image, disk_format=remote.disk_format, container_format=remote.container_format
             )
-            location, size = await self._download(image.id, remote, token, progress, staging_left)
+            location, size, kept = await self._download(
+                task, image.id, remote, token, progress, staging_left
+            )
         else:
-            location, size = await self._source(task, image, method, progress, staging_left)
+            location, size, kept = await self._source(task, image, method, progress, staging_left)
 
         async def read_source() -> AsyncIterator[bytes]:
             return await self.stores.for_location(location).read(location.url)
 
-        data = _Data(read_source, size, image.disk_format, image.container_format)
+        data = _Data(
+            read_source,
+            size,
+            image.disk_format,
+            image.container_format,
+            (location, kept) if kept is not None else None,
+        )
         if method == "copy-image" or not self.plugins.names:
             return await self._store(task, image, method, data, Prepared(), progress, remote)
 
@@ -174,7 +189,7 @@ class ImportJob:
             if target in image.stores:
                 continue  # a resumed copy-image that got this far
             try:
-                location, found = await self._write(image, data, target, progress)
+                location, found = await self._write(task, image, data, target, progress)
             except (GlimpseError, JobFailed, OSError) as exc:
                 log.warning("import of %s into %s failed: %s", image_id, target, exc)
                 if must_succeed or (method != "copy-image" and len(targets) == 1):
@@ -216,23 +231,25 @@ class ImportJob:
 
     async def _source(
         self, task: Task, image: Image, method: str, progress: Progress, staging_left: int | None
-    ) -> tuple[Location, int]:
+    ) -> tuple[Location, int, Ingested | None]:
+        """Where the data is, its size, and its digests if they were taken as it was
+        staged."""
         if method == "copy-image":
             locations = await self.images.read(lambda repo: repo.get_locations(image.id))
             ordered = self.stores.reading_order(locations)
             if not ordered or image.size is None:
                 raise JobFailed(f"Image {image.id} has no data to copy")
-            return ordered[0], image.size
+            return ordered[0], image.size, None
         staged = await self.staging.staged(image.id)
         if staged is not None:
-            return staged
+            return staged.location, staged.size, staged.found
         if method != "web-download":
             raise JobFailed(f"Image {image.id} has no staged data")
         uri: str = task.input["import_req"]["method"]["uri"]
         cap = self._staging_cap(staging_left)
         chunks, announced = await self.web.open(uri, cap)
         return await self._stage(
-            image.id, chunks, announced, cap, progress, f"web-download of {uri}"
+            task, image.id, chunks, announced, cap, progress, f"web-download of {uri}"
         )
 
     def _staging_cap(self, staging_left: int | None) -> int:
@@ -256,23 +273,27 @@ class ImportJob:
 
     async def _download(
         self,
+        task: Task,
         image_id: str,
         remote: RemoteImage,
         token: str,
         progress: Progress,
         staging_left: int | None,
-    ) -> tuple[Location, int]:
+    ) -> tuple[Location, int, Ingested | None]:
         """The remote data, staged (once: a resumed job finds it staged and checked)."""
         staged = await self.staging.staged(image_id)
         if staged is not None:
-            return staged
+            return staged.location, staged.size, staged.found
         cap = self._staging_cap(staging_left)
         chunks, announced = await self.remote.open(remote, token, cap)
         what = f"glance-download of {remote.data_url}"
-        return await self._stage(image_id, chunks, announced, cap, progress, what, remote.mismatch)
+        return await self._stage(
+            task, image_id, chunks, announced, cap, progress, what, remote.mismatch
+        )
 
     async def _stage(
         self,
+        task: Task,
         image_id: str,
         chunks: AsyncIterator[bytes],
         announced: int | None,
@@ -280,17 +301,32 @@ class ImportJob:
         progress: Progress,
         what: str,
         check: Callable[[Ingested], str | None] = lambda _: None,
-    ) -> tuple[Location, int]:
-        """Fetched bytes into the staging store (counted, capped); kept and recorded as
-        staged only if ``check`` finds nothing wrong with them."""
+    ) -> tuple[Location, int, Ingested]:
+        """Fetched bytes into the staging store (counted, capped, hashed, inspected); kept
+        and recorded as staged only if ``check`` finds nothing wrong with them."""
         writer = await self.staging.store.writer(image_id, announced)
+        async with self.partials.writing(task.id, self.staging.store.name, writer):
+            url, fetched = await self._fetch(writer, chunks, announced, cap, progress, what, check)
+        await self.staging.record(image_id, url, fetched)
+        return Location(url=url, store=self.staging.store.name), fetched.size, fetched
+
+    async def _fetch(
+        self,
+        writer: StoreWriter,
+        chunks: AsyncIterator[bytes],
+        announced: int | None,
+        cap: int,
+        progress: Progress,
+        what: str,
+        check: Callable[[Ingested], str | None],
+    ) -> tuple[str, Ingested]:
         try:
             fetched = await ingest(
                 _counted(chunks, progress, announced),
                 writer,
                 limit=cap,
                 hash_algo=self.settings.hashing_algorithm,
-                format_check=None,
+                format_check=findings_only(),  # judged by _write
                 block_size=self.settings.upload_buffer_size,
             )
             if problem := check(fetched):
@@ -302,35 +338,67 @@ class ImportJob:
         except BaseException:
             await writer.abort()
             raise
-        await self.staging.record(image_id, url, fetched.size)
-        return Location(url=url, store=self.staging.store.name), fetched.size
+        return url, fetched
 
     async def _write(
-        self, image: Image, data: _Data, target: str, progress: Progress
+        self, task: Task, image: Image, data: _Data, target: str, progress: Progress
     ) -> tuple[Location, Ingested]:
         store = self.stores.get(target)
         if store is None:
             raise JobFailed(f"Store {target} is not configured")
-        chunks = await data.open()
         writer = await store.writer(image.id, data.size)
+        async with self.partials.writing(task.id, target, writer):
+            url, found = await self._copy(image, data, writer, progress)
+        return Location(url=url, store=target), found
+
+    async def _copy(
+        self, image: Image, data: _Data, writer: StoreWriter, progress: Progress
+    ) -> tuple[str, Ingested]:
+        """The data into ``writer``, committed (aborted on any failure)."""
         try:
-            found = await ingest(
-                _counted(chunks, progress, data.size),
-                writer,
-                limit=self.settings.image_size_cap,
-                hash_algo=image.os_hash_algo or self.settings.hashing_algorithm,
-                format_check=format_check_for(
-                    data.disk_format,
-                    data.container_format,
-                    require_match=self.settings.require_image_format_match,
-                ),
-                block_size=self.settings.upload_buffer_size,
-            )
+            found = await self._adopted(image, data, writer)
+            if found is not None:
+                progress.report(data.size, data.size)
+            else:
+                found = await ingest(
+                    _counted(await data.open(), progress, data.size),
+                    writer,
+                    limit=self.settings.image_size_cap,
+                    hash_algo=image.os_hash_algo or self.settings.hashing_algorithm,
+                    format_check=format_check_for(
+                        data.disk_format,
+                        data.container_format,
+                        require_match=self.settings.require_image_format_match,
+                    ),
+                    block_size=self.settings.upload_buffer_size,
+                )
             url = await writer.commit()
         except BaseException:
             await writer.abort()
             raise
-        return Location(url=url, store=target), found
+        return url, found
+
+    async def _adopted(self, image: Image, data: _Data, writer: StoreWriter) -> Ingested | None:
+        """The staged data's digests, judged as the ingest would judge them (415 on what
+        it would refuse), if ``writer`` took the staged object as it is; None when the
+        data must be written (and read, hashed and inspected) after all."""
+        if data.kept is None:
+            return None
+        location, kept = data.kept
+        if kept.findings is None or kept.hash_algo != (
+            image.os_hash_algo or self.settings.hashing_algorithm
+        ):
+            return None
+        virtual_size = judged(
+            kept.findings,
+            data.disk_format,
+            data.container_format,
+            require_match=self.settings.require_image_format_match,
+            size=kept.size,
+        )
+        if not await writer.adopt(location.url):
+            return None
+        return replace(kept, virtual_size=virtual_size)
 
     async def _attach_copy(
         self,
@@ -426,6 +494,7 @@ class ImportJob:
 
         try:
             await self.images.write(record)
+            await self.partials.sweep(task.id)  # a dead attempt's (this one's are gone)
             if method != "copy-image":
                 await self.staging.discard(image_id)
         except Exception:

@@ -27,6 +27,12 @@ class StoreWriter(Protocol):
         done with it (copied or sent) by then."""
         ...
 
+    async def adopt(self, location: str) -> bool:
+        """Make the data, before anything is written, another store's committed object at
+        ``location`` without copying it (a hard link on the same file system), which the
+        caller still commits; False when this store cannot, and the caller writes it."""
+        ...
+
     async def commit(self) -> str:
         """Make the data final; returns the location URL to record on the image."""
         ...

@@ -17,6 +17,9 @@ class MeasuredWriter:
     async def write(self, data: memoryview) -> None:
         await self._writer.write(data)
 
+    async def adopt(self, location: str) -> bool:
+        return await self._writer.adopt(location)
+
     async def commit(self) -> str:
         try:
             url = await self._writer.commit()

@@ -46,12 +46,13 @@ class Staged:
 
 
 def digests_json(found: Ingested) -> str:
+    assert found.findings is not None, "staged data is always inspected"
     return json.dumps(
         {
             "checksum": found.checksum,
             "hash_algo": found.hash_algo,
             "hash_value": found.hash_value,
-            "findings": found.findings.as_dict() if found.findings is not None else None,
+            "findings": found.findings.as_dict(),
         }
     )
 
@@ -60,14 +61,13 @@ def from_json(digests: str | None, size: int) -> Ingested | None:
     if digests is None:
         return None
     kept = json.loads(digests)
-    findings = kept["findings"]
     return Ingested(
         size=size,
         checksum=kept["checksum"],
         hash_algo=kept["hash_algo"],
         hash_value=kept["hash_value"],
         virtual_size=None,  # judged against the image's disk_format by the import
-        findings=Findings.from_dict(findings) if findings is not None else None,
+        findings=Findings.from_dict(kept["findings"]),
     )
 
 

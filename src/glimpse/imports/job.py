@@ -382,15 +382,11 @@ class ImportJob:
         """The staged data's digests, judged as the ingest would judge them (415 on what
         it would refuse), if ``writer`` took the staged object as it is; None when the
         data must be written (and read, hashed and inspected) after all."""
-        if data.kept is None:
+        if data.kept is None or data.kept[1].findings is None:
             return None
         location, kept = data.kept
-        if kept.findings is None or kept.hash_algo != (
-            image.os_hash_algo or self.settings.hashing_algorithm
-        ):
-            return None
         virtual_size = judged(
-            kept.findings,
+            data.kept[1].findings,
             data.disk_format,
             data.container_format,
             require_match=self.settings.require_image_format_match,

@@ -95,6 +95,12 @@ class StoreContract:
             assert await get(store, location) == data
         assert await listed(store) == set(locations)
 
+    async def test_what_it_cannot_adopt_it_writes(self, store: Store) -> None:
+        writer = await store.writer(str(uuid.uuid4()), 4)
+        assert not await writer.adopt("http://127.0.0.1:9/not-a-store-object")
+        await writer.write(memoryview(b"data"))
+        assert await get(store, await writer.commit()) == b"data"
+
     async def test_two_writers_of_one_image_are_apart(self, store: Store) -> None:
         image_id = str(uuid.uuid4())
         first = await store.writer(image_id, None)

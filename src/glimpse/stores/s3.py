@@ -107,6 +107,9 @@ class S3Writer:
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "write", reading=False) from exc
 
+    async def adopt(self, location: str) -> bool:
+        return False  # every write is its own multipart upload
+
     async def commit(self) -> str:
         try:
             # the last part (S3 takes a short last part; an empty one when nothing came)

@@ -206,6 +206,9 @@ class SwiftWriter:
             query_string="multipart-manifest=put",
         )
 
+    async def adopt(self, location: str) -> bool:
+        return False  # the data goes up as segments of its own
+
     async def commit(self) -> str:
         try:
             if self._current is not None:

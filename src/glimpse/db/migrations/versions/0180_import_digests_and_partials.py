@@ -5,8 +5,8 @@ was staged (the data cannot change afterwards), so that an import need not read 
 ``task_partials``: where an import attempt is writing, recorded before the first byte, so
 that the worker that resumes or fails the job removes what a dead attempt left behind.
 
-Revision ID: 0170_import_digests_and_partials
-Revises: 0160_listing_more_indexes
+Revision ID: 0180_import_digests_and_partials
+Revises: 0170_listing_covering_indexes
 Create Date: 2026-12-04 22:20:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0170_import_digests_and_partials"
-down_revision = "0160_listing_more_indexes"
+revision = "0180_import_digests_and_partials"
+down_revision = "0170_listing_covering_indexes"
 branch_labels = None
 depends_on = None
 

@@ -91,6 +91,9 @@ class RbdWriter:
             image.create_snap(SNAPSHOT)
             image.protect_snap(SNAPSHOT)
 
+    async def adopt(self, location: str) -> bool:
+        return False  # a Ceph image of its own (a clone would tie it to the source)
+
     async def commit(self) -> str:
         try:
             await run_blocking(self._commit)

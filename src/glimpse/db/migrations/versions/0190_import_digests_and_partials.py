@@ -5,8 +5,8 @@ was staged (the data cannot change afterwards), so that an import need not read 
 ``task_partials``: where an import attempt is writing, recorded before the first byte, so
 that the worker that resumes or fails the job removes what a dead attempt left behind.
 
-Revision ID: 0180_import_digests_and_partials
-Revises: 0170_listing_covering_indexes
+Revision ID: 0190_import_digests_and_partials
+Revises: 0180_listing_sorted_covering
 Create Date: 2026-12-04 22:20:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0180_import_digests_and_partials"
-down_revision = "0170_listing_covering_indexes"
+revision = "0190_import_digests_and_partials"
+down_revision = "0180_listing_sorted_covering"
 branch_labels = None
 depends_on = None
 

@@ -206,3 +206,17 @@ async def test_a_container_not_there_yet_holds_nothing(store: SwiftStore) -> Non
     assert await listed(store) == set()
     with pytest.raises(DataMissing):
         await store.modified(store.location(store.container, "nothing-0123456789ab"))
+
+
+async def test_tokens_are_reused_for_a_while(
+    store: SwiftStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = await put(store, b"x")
+    first = store.account.connect()
+    assert first.token is not None  # the token the write got serves the next calls
+    first.close()
+    monkeypatch.setattr("glimpse.stores.swift.TOKEN_REUSE_SECONDS", 0.0)
+    later = store.account.connect()
+    assert later.token is None  # too old: the next call authenticates again
+    later.close()
+    assert await store.size(location) == 1

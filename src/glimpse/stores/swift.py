@@ -21,6 +21,7 @@ import json
 import queue
 import re
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,6 +36,8 @@ from glimpse.memory import BUDGET
 SCHEME = "swift+config"
 READ_CHUNK = 2 << 20
 MiB = 1 << 20
+# Swift's tokens live an hour or more (tempauth: a day; Keystone: an hour by default)
+TOKEN_REUSE_SECONDS = 300.0
 # one writer's segments: <image id>-<token>/<n>
 _SEGMENT = re.compile(r"^(?P<head>.+-[0-9a-f]{12})/\d{5}$")
 # a segment of a Glance-written dynamic large object: <image id>-<n>
@@ -69,15 +72,19 @@ class SwiftAccount:
         self.retries = retries
         self._url: str | None = None
         self._token: str | None = None
+        self._token_since = 0.0
 
     def connect(self, *, retries: int | None = None) -> Connection:
+        # a token is used for TOKEN_REUSE_SECONDS, then a new one is asked for: a streamed
+        # segment cannot be sent again when Swift refuses an expired token midway
+        fresh = time.monotonic() - self._token_since < TOKEN_REUSE_SECONDS
         return Connection(
             authurl=self.auth_address,
             user=self.user,
             key=self._key,
             auth_version="1",
-            preauthurl=self._url,
-            preauthtoken=self._token,
+            preauthurl=self._url if fresh else None,
+            preauthtoken=self._token if fresh else None,
             retries=self.retries if retries is None else retries,
             starting_backoff=0.5,
             max_backoff=2,
@@ -93,9 +100,11 @@ class SwiftAccount:
             self.done(connection)
 
     def done(self, connection: Connection) -> None:
-        # a token got on the way (the first, or a renewed one) serves the next calls
-        if connection.url and connection.token:
+        # a token got on the way (the first, or a renewed one) serves the next calls; one
+        # Swift refused (swiftclient then forgets it) serves none
+        if connection.token != self._token:
             self._url, self._token = connection.url, connection.token
+            self._token_since = time.monotonic() if connection.token else 0.0
         connection.close()
 
 

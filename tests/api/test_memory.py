@@ -1,18 +1,21 @@
 """Memory bounded at any concurrency, measured on a real server process: many uploads
 at once stay within the transfer budget (RSS sampled from /proc), and memory goes back
-to its baseline after the burst."""
+to its baseline after the burst; uploads into Swift hold none of its segments."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from tests.support.server import ServerProcess
+from tests.support.swift import SwiftServer
 
 MiB = 1 << 20
 
@@ -96,3 +99,51 @@ def test_32_concurrent_uploads_stay_within_the_budget(tmp_path: Path) -> None:
     assert sampler.peak <= 256 * MiB, (baseline // MiB, sampler.peak // MiB)
     assert sampler.peak - baseline <= 160 * MiB, (baseline // MiB, sampler.peak // MiB)
     assert after - baseline <= 32 * MiB, (baseline // MiB, after // MiB)  # back to baseline
+
+
+def test_chunked_uploads_to_swift_hold_no_segment_in_memory(
+    tmp_path: Path, swift_server: SwiftServer, swift_container: str
+) -> None:
+    """Four uploads of unknown size into Swift's 200 MiB segments at once: each block
+    goes out on the socket as it comes, so the server holds none of the segments."""
+    data = tmp_path / "data"
+    data.mkdir()
+    stores = {"swift": swift_server.section(swift_container)}
+    server = ServerProcess(
+        data,
+        env={"GLIMPSE_STORES": json.dumps(stores), "GLIMPSE_TRANSFER_MEMORY_BUDGET": str(32 * MiB)},
+    )
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            ids = [
+                client.post(
+                    "/v2/images", json={"disk_format": "raw", "container_format": "bare"}
+                ).json()["id"]
+                for _ in range(4)
+            ]
+        block = os.urandom(MiB)
+        baseline = rss_of(server.pid)
+
+        async def chunked() -> AsyncIterator[bytes]:
+            for _ in range(64):
+                yield block
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as pool:
+                headers = {"Content-Type": "application/octet-stream"}
+                answers = await asyncio.gather(
+                    *(pool.put(f"/v2/images/{i}/file", content=chunked(), headers=headers)
+                      for i in ids)
+                )  # fmt: skip
+            return [a.status_code for a in answers]
+
+        with Sampler(server.pid) as sampler:
+            codes = asyncio.run(burst())
+        assert codes == [204] * 4
+        sizes = [httpx.get(f"{server.url}/v2/images/{i}").json()["size"] for i in ids]
+        assert sizes == [64 * MiB] * 4
+    finally:
+        server.stop()
+    # buffered, one segment each would be 256 MiB
+    assert sampler.peak - baseline <= 96 * MiB, (baseline // MiB, sampler.peak // MiB)

@@ -145,7 +145,13 @@ def build_worker(
 ) -> Worker:
     """The task worker with every job type's handler."""
     job = ImportJob(
-        db=db, stores=stores, staging=staging, removal=removal, settings=settings, quotas=quotas
+        db=db,
+        stores=stores,
+        staging=staging,
+        removal=removal,
+        settings=settings,
+        quotas=quotas,
+        notifier=notifier,
     )
     return Worker(
         db,

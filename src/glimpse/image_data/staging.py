@@ -12,6 +12,7 @@ then (they need not be set yet) instead of reading the data again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
 from glimpse.images.status import Move
 from glimpse.model.context import RequestContext
-from glimpse.model.images import Location
+from glimpse.model.images import Image, Location, Status
 from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_STAGE_TOTAL, MIB, usage_of
 from glimpse.stores.base import Store
 from glimpse.stores.registry import StoreRegistry
@@ -110,16 +111,16 @@ class ImageStaging:
                 f"cap of {cap} bytes."
             )
 
-        def check(repo: ImageRepository) -> int:
+        def check(repo: ImageRepository) -> tuple[Image, int]:
             image = self.images.found_image(repo, context, image_id)
             self.images.authorize_change(context, "modify_image", image)
             Move.START_STAGE.check(image_id, image.status)
             if limits is None:
-                return cap
+                return image, cap
             left = limits.bytes_left(usage_of(repo.conn, limits.project), IMAGE_STAGE_TOTAL)
-            return cap if left is None else min(cap, left)
+            return image, cap if left is None else min(cap, left)
 
-        limit = await self.images.db.read(check)
+        image, limit = await self.images.db.read(check)
         writer = await self.store.writer(image_id, size_hint)
         lease = Lease(image_id, Location(url=writer.partial_location, store=self.store.name))
         keeper = LeaseKeeper(self.uploads, lease, self.settings.upload_lease_seconds)
@@ -138,6 +139,9 @@ class ImageStaging:
         except BaseException:
             await writer.abort()
             raise
+        # as Glance: an update when the image starts uploading, another with its size
+        uploading = dataclasses.replace(image, status=Status.UPLOADING)
+        self.images.notify("image.update", uploading)
         try:
             async with keeper:
                 found = await ingest(
@@ -176,6 +180,7 @@ class ImageStaging:
         if not finished:
             await self.removal.remove(staged)
             raise Move.ABANDON_STAGE.refusal(image_id, None)
+        self.images.notify("image.update", dataclasses.replace(uploading, size=found.size))
 
     async def _abandon(self, lease: Lease) -> None:
         def reset(repo: UploadRepository) -> None:

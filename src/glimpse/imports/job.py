@@ -40,6 +40,8 @@ from glimpse.imports.service import FAILED_IMPORT, IMPORTING_TO
 from glimpse.imports.web import WebSource
 from glimpse.imports.workspace import read_file
 from glimpse.model.images import Image, Location, Status
+from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.payloads import image_payload, upload_failure
 from glimpse.quotas.enforcer import Quotas
 from glimpse.quotas.usage import IMAGE_COUNT_UPLOADING, IMAGE_SIZE_TOTAL, IMAGE_STAGE_TOTAL, MIB
 from glimpse.stores.base import StoreWriter
@@ -98,8 +100,10 @@ class ImportJob:
         removal: DataRemoval,
         settings: Settings,
         quotas: Quotas,
+        notifier: Notifier | None = None,
     ) -> None:
         self.images = UnitsOfWork(db, ImageRepository)
+        self.notifier = notifier
         self.tasks = UnitsOfWork(db, TaskRepository)
         self.quotas = quotas
         # tasks of this worker refused by a limit: as Glance, their stores leave
@@ -132,6 +136,9 @@ class ImportJob:
         wanted = Status.ACTIVE if method == "copy-image" else Status.IMPORTING
         if image.status != wanted:
             raise JobFailed(f"Image {image_id} is {image.status}, no longer {wanted}")
+        # as Glance: the image as its import starts (twice for a copy)
+        for _ in range(2 if method == "copy-image" else 1):
+            self._notify("image.update", image)
         staging_left = await self._check_quota(task, image, method)
         await self.partials.sweep(task.id)  # an earlier attempt's, if its worker died
         remote = None
@@ -188,10 +195,14 @@ class ImportJob:
         for target in targets:
             if target in image.stores:
                 continue  # a resumed copy-image that got this far
+            backend = target if self.stores.multi else None
+            self._notify("image.prepare", await self._image(image_id), upload=True, backend=backend)
             try:
                 location, found = await self._write(task, image, data, target, progress)
             except (GlimpseError, JobFailed, OSError) as exc:
                 log.warning("import of %s into %s failed: %s", image_id, target, exc)
+                if self._wants("image.upload") and self.notifier is not None:
+                    self.notifier.emit("image.upload", upload_failure(image_id, str(exc)), "error")
                 if must_succeed or (method != "copy-image" and len(targets) == 1):
                     for done in written:
                         await self.removal.remove(done)
@@ -199,6 +210,13 @@ class ImportJob:
                 failed.append(target)
                 continue
             written.append(location)
+            if self._wants("image.upload"):
+                # as Glance: the image as the store holds it, already called active
+                current = await self._image(image_id)
+                uploaded = replace(
+                    current, status=Status.ACTIVE, size=found.size, checksum=found.checksum
+                )
+                self._notify("image.upload", uploaded, upload=True)
             if method == "copy-image":
                 await self._attach_copy(image_id, location, targets, written, failed)
         if not written or found is None:
@@ -206,7 +224,20 @@ class ImportJob:
         if method != "copy-image":
             await self._activate(image_id, written, failed, found, prepared, remote)
             await self.staging.discard(image_id)
+        if self._wants("image.update") or self._wants("image.activate"):
+            finished = await self._image(image_id)
+            if method != "copy-image":
+                self._notify("image.activate", finished)
+            self._notify("image.update", finished)
+            self._notify("image.update", finished)
         return {"image_id": image_id}
+
+    def _wants(self, event_type: str) -> bool:
+        return self.notifier is not None and self.notifier.wants(event_type)
+
+    def _notify(self, event_type: str, image: Image, **how: Any) -> None:
+        if self.notifier is not None and self.notifier.wants(event_type):
+            self.notifier.emit(event_type, image_payload(image, **how))
 
     async def _check_quota(self, task: Task, image: Image, method: str) -> int | None:
         """Glance's checks once an import runs: glance-direct's staged size against
@@ -479,17 +510,20 @@ class ImportJob:
         over_limit = task.id in self._over_limit
         self._over_limit.discard(task.id)
 
-        def record(repo: ImageRepository) -> None:
+        def record(repo: ImageRepository) -> Image | None:
             if method != "copy-image":
                 repo.move(image_id, Move.FAIL_IMPORT, {**ABANDONED})
             image = repo.get_image(image_id)
             if image is None:
-                return
+                return None
             failed = [] if over_limit else [t for t in targets if t not in image.stores]
             self._record(repo, image_id, "", failed)
+            return repo.get_image(image_id)
 
         try:
-            await self.images.write(record)
+            image = await self.images.write(record)
+            if image is not None:
+                self._notify("image.update", image)  # as Glance: the image as the import left it
             await self.partials.sweep(task.id)  # a dead attempt's (this one's are gone)
             if method != "copy-image":
                 await self.staging.discard(image_id)

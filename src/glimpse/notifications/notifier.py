@@ -51,7 +51,7 @@ class Notifier:
         if self.wants(event_type):
             self.emit(event_type, payload())
 
-    def emit(self, event_type: str, payload: dict[str, Any], priority: str = "info") -> None:
+    def emit(self, event_type: str, payload: dict[str, Any] | str, priority: str = "info") -> None:
         if not self.wants(event_type):
             return
         if self._thread is None:
@@ -130,7 +130,7 @@ class Notifier:
             retry=settings.notification_retry,
         )
 
-        def send(event_type: str, payload: dict[str, Any], priority: str) -> None:
+        def send(event_type: str, payload: dict[str, Any] | str, priority: str) -> None:
             getattr(notifier, priority)({}, event_type, payload)
 
         return send

@@ -17,12 +17,9 @@ from glimpse.clock import utcnow
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Member
 
-# what Glance adds to the payloads of image.prepare and image.upload (its import
-# bookkeeping); consumers written for Glance may look for them
-_UPLOAD_EXTRAS: dict[str, list[str]] = {
-    "os_glance_failed_import": [],
-    "os_glance_importing_to_stores": [],
-}
+# what Glance adds to the payloads of image.prepare and image.upload: its import
+# bookkeeping properties as lists; consumers written for Glance may look for them
+_UPLOAD_EXTRAS = ("os_glance_failed_import", "os_glance_importing_to_stores")
 
 
 def _time(value: datetime | None) -> str | None:
@@ -30,8 +27,13 @@ def _time(value: datetime | None) -> str | None:
 
 
 def image_payload(
-    image: Image, *, deleted_at: datetime | None = None, upload: bool = False
+    image: Image,
+    *,
+    deleted_at: datetime | None = None,
+    upload: bool = False,
+    backend: str | None = None,
 ) -> dict[str, Any]:
+    """``backend``: the store an import writes into (Glance names it with several stores)."""
     payload: dict[str, Any] = {
         "id": image.id,
         "name": image.name,
@@ -55,8 +57,16 @@ def image_payload(
         "deleted_at": _time(deleted_at),
     }
     if upload:
-        payload.update({k: list(v) for k, v in _UPLOAD_EXTRAS.items()})
+        for name in _UPLOAD_EXTRAS:
+            payload[name] = [s for s in (image.properties.get(name) or "").split(",") if s]
+    if backend is not None:
+        payload["backend"] = backend
     return payload
+
+
+def upload_failure(image_id: str, reason: str) -> str:
+    """Glance's payload of an ``image.upload`` at ERROR priority: a sentence, not a record."""
+    return f"Failed to upload image data for image {image_id} due to internal error: {reason}"
 
 
 def member_payload(member: Member, *, deleted_at: datetime | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ store can get wrong (its layout, locations without secrets, multipart, buckets).
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from glimpse.config import S3StoreSettings
-from glimpse.errors import DataMissing, StoreUnavailable
+from glimpse.errors import DataMissing, StorageFull, StoreUnavailable
 from glimpse.memory import BUDGET
 from glimpse.stores.s3 import S3Store
 from tests.stores.contract import StoreContract
@@ -160,3 +161,30 @@ async def test_a_host_without_a_scheme_is_http(bucket: str) -> None:
     store = s3_store(bucket, s3_store_host=host)
     location = await put(store, b"plain")
     assert location.startswith(f"s3://{host}/") and await get(store, location) == b"plain"
+
+
+@pytest.fixture
+def quota_user() -> Iterator[tuple[str, str]]:
+    """An RGW user allowed 1 MiB in all (made with radosgw-admin, removed after)."""
+    uid = f"quota-{uuid.uuid4().hex[:8]}"
+    access, secret = f"Q{uuid.uuid4().hex[:19].upper()}", uuid.uuid4().hex * 2
+    admin = ["radosgw-admin", "-c", os.environ["CEPH_CONF"]]
+    keys = [f"--access-key={access}", f"--secret-key={secret}"]
+    steps = [
+        ["user", "create", f"--uid={uid}", f"--display-name={uid}", *keys],
+        ["quota", "set", "--quota-scope=user", f"--uid={uid}", "--max-size=1048576"],
+        ["quota", "enable", "--quota-scope=user", f"--uid={uid}"],
+    ]
+    for step in steps:
+        subprocess.run([*admin, *step], check=True, capture_output=True)
+    yield access, secret
+    # (its bucket goes with it, before the bucket fixture's own clean-up)
+    subprocess.run([*admin, "user", "rm", f"--uid={uid}", "--purge-data"], capture_output=True)
+
+
+async def test_a_quota_refusal_is_storage_full(bucket: str, quota_user: tuple[str, str]) -> None:
+    access, secret = quota_user
+    store = s3_store(bucket, s3_store_access_key=access, s3_store_secret_key=secret)
+    with pytest.raises(StorageFull, match="QuotaExceeded"):
+        await put(store, os.urandom(6 * MiB))
+    assert await listed(store) == set()

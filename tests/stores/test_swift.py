@@ -125,6 +125,12 @@ async def test_glance_written_dynamic_large_objects(
     assert store.handles(location)
     assert await get(store, location) == b"part1part2"
     assert await listed(store) == {location}
+    # Glance's older form names the credentials (read with the store's own)
+    auth = swift_server.auth_address.split("://")[1]
+    with_key = f"swift+http://glance%3Aglance:old-key@{auth}/{swift_container}/{image_id}"
+    assert store.handles(with_key) and await store.size(with_key) == 10
+    elsewhere = f"swift+http://u:k@127.0.0.1:1/auth/v1.0/{swift_container}/{image_id}"
+    assert not store.handles(elsewhere)
     await store.delete(location)
     assert swift_server.names(swift_container) == []
 

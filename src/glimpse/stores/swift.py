@@ -4,7 +4,8 @@ An image is the object named by its id in the container ``glance`` (``container`
 with ``multiple_containers_seed`` N, in ``glance_<the id's first N characters>``, so the
 tools that rebuild Glance's Swift paths keep working. Locations name the account by a
 reference, never by its credentials: ``swift+config://<reference>/<container>/<id>``
-(Glance's form with ``swift_store_config_file``).
+(Glance's form with ``swift_store_config_file``); locations of Glance's older form, with
+the credentials in them, are read (with the store's own) when they name its auth address.
 
 A write streams into segments of its own, ``<id>-<token>/00001`` …, in the image's
 container, each PUT (chunked) as its bytes arrive: a block goes out on the socket before
@@ -34,6 +35,7 @@ from glimpse.errors import DataMissing, GlimpseError, NotFound, StorageFull, Sto
 from glimpse.memory import BUDGET
 
 SCHEME = "swift+config"
+GLANCE_SCHEMES = ("swift", "swift+http", "swift+https")
 READ_CHUNK = 2 << 20
 MiB = 1 << 20
 # Swift's tokens live an hour or more (tempauth: a day; Keystone: an hour by default)
@@ -287,11 +289,21 @@ class SwiftStore:
 
     def _place(self, location: str) -> tuple[str, str]:
         parsed = urlparse(location)
-        container, _, obj = parsed.path.lstrip("/").partition("/")
+        place = None
+        if parsed.scheme == SCHEME and parsed.netloc == self.reference:
+            place = parsed.path.lstrip("/")
+        elif parsed.scheme in GLANCE_SCHEMES:
+            # Glance's older form, swift+http://user:key@<auth address>/<container>/<id>:
+            # read with this store's own credentials when the auth address is its own
+            found = parsed.netloc.rpartition("@")[2] + parsed.path
+            auth = urlparse(self.account.auth_address)
+            if found.startswith(prefix := f"{auth.netloc}{auth.path.rstrip('/')}/"):
+                place = found[len(prefix) :]
+        container, _, obj = (place or "").partition("/")
         ours = container == self.container or (
             self.seed > 0 and container.startswith(f"{self.container}_")
         )
-        if parsed.scheme != SCHEME or parsed.netloc != self.reference or not ours or not obj:
+        if not ours or not obj:
             raise NotFound(f"Location {location} does not belong to store {self.name}")
         return container, unquote(obj)
 

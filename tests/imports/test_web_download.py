@@ -7,10 +7,15 @@ from __future__ import annotations
 import os
 import time
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from glimpse.config import Settings
+from glimpse.imports.web import WebSource
+from glimpse.tasks.model import JobFailed
 from tests.imports.conftest import OWNER, Web, md5, new_image, settled, start_import
 
 
@@ -62,29 +67,44 @@ async def test_the_default_filters_refuse_at_request_time(importer: httpx.AsyncC
     ).status_code == 400
 
 
-async def test_loopback_is_refused_unless_allowed(
+async def test_loopback_is_refused_at_request_time_unless_allowed(
     make_client: Any, import_settings: dict[str, Any], web: Web
 ) -> None:
-    # the port is allowed, the host is not: 127.0.0.1 is refused once resolved
-    client = await make_client(**import_settings, import_allowed_ports=[web.port])
-    uri = web.serve("/x", b"secret")
-    image_id = await new_image(client)
-    assert (await start_import(client, image_id, web_body(uri))).status_code == 202
-    image = await failed(client, image_id)
-    assert "non-public address" in image["_tasks"][0]["message"]
-
-
-async def test_a_name_resolving_to_loopback_is_refused(
-    make_client: Any, import_settings: dict[str, Any], web: Web
-) -> None:
-    # no host filter: the name passes, the address it resolves to does not
+    """As Glance 33: the port is allowed, the host is not; 127.0.0.1, or a name that
+    resolves to it, is refused when the import is requested, with Glance's message."""
     client = await make_client(**import_settings, import_allowed_ports=[web.port])
     web.serve("/x", b"secret")
     image_id = await new_image(client)
-    uri = web.url("/x", host="localhost")
-    assert (await start_import(client, image_id, web_body(uri))).status_code == 202
-    image = await failed(client, image_id)
-    assert "localhost" in image["_tasks"][0]["message"]
+    for uri in [web.url("/x"), web.url("/x", host="localhost"), f"http://[::1]:{web.port}/x"]:
+        response = await start_import(client, image_id, web_body(uri))
+        assert response.status_code == 400, (uri, response.text)
+        assert f"URI for web-download does not pass filtering: {uri}" in response.text
+    image = (await client.get(f"/v2/images/{image_id}", headers=OWNER)).json()
+    assert image["status"] == "queued"
+
+
+async def test_a_denied_or_unresolvable_host_is_refused_at_request_time(
+    make_client: Any, import_settings: dict[str, Any], web: Web
+) -> None:
+    client = await make_client(
+        **import_settings, import_allowed_ports=[web.port], import_disallowed_hosts=["192.0.2.7"]
+    )
+    image_id = await new_image(client)
+    for uri in [f"http://192.0.2.7:{web.port}/x", f"http://no-such-host.invalid:{web.port}/x"]:
+        response = await start_import(client, image_id, web_body(uri))
+        assert response.status_code == 400, (uri, response.text)
+        assert "does not pass filtering" in response.text
+
+
+async def test_the_job_refuses_a_non_public_address_again(web: Web, tmp_path: Path) -> None:
+    """The second line, in the job: an address that is not global is refused when the
+    fetch connects (private ranges too, which Glance's request-time check lets through)."""
+    web.serve("/x", b"secret")
+    settings = Settings(data_dir=tmp_path, import_allowed_ports=[web.port])
+    with pytest.raises(JobFailed, match="non-public address"):
+        await WebSource(settings).open(web.url("/x", host="localhost"), 1 << 20)
+    with pytest.raises(JobFailed, match="non-public address"):
+        await WebSource(settings).open(web.url("/x"), 1 << 20)
 
 
 async def test_a_redirect_to_a_forbidden_address_is_refused(

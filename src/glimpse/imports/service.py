@@ -138,9 +138,10 @@ class ImportService:
             if not isinstance(uri, str) or not uri:
                 raise InvalidInput("A web-download import needs method.uri.")
             try:
-                self.web.check_url(uri)
-            except UrlRefused as exc:
-                raise InvalidInput(f"Import URI is not allowed: {exc}") from None
+                await self.web.check_request(uri)
+            except UrlRefused:
+                # Glance's words, which do not say which filter refused it
+                raise InvalidInput(f"URI for web-download does not pass filtering: {uri}") from None
         if name == "copy-image" and not targets:
             return Task(id="", type=IMPORT_TASK)  # already everywhere: nothing to do
         task = Task(

@@ -73,9 +73,33 @@ class WebSource:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def check_url(self, url: str) -> None:
-        """The static filters (scheme, host, port): raised at request time (400)."""
-        self._split(url)
+    async def check_request(self, url: str) -> None:
+        """Glance's check when the import is requested (a refusal is a 400): the filters
+        on the URL as written, then the addresses its host resolves to, of which one must
+        be neither loopback nor link-local nor a denied host, unless the host is allowed
+        by name. The job checks again, stricter (every address global, each redirect)."""
+        _, host, port = self._split(url)
+        if host in self.settings.import_allowed_hosts:
+            return
+        denied = set(self.settings.import_disallowed_hosts)
+        for address in await self._addresses(host, port):
+            plain = getattr(address, "ipv4_mapped", None) or address
+            if not (plain.is_loopback or plain.is_link_local) and str(address) not in denied:
+                return
+        raise UrlRefused(f"Host {host} has no address an import may reach")
+
+    async def _addresses(
+        self, host: str, port: int
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        literal = _parse_host(host)
+        if literal is not None:
+            return [literal]
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise UrlRefused(f"Host {host} does not resolve: {exc}") from None
+        return [ipaddress.ip_address(info[4][0]) for info in infos]
 
     def _split(self, url: str) -> tuple[str, str, int]:
         s = self.settings
@@ -103,16 +127,7 @@ class WebSource:
 
     async def _resolve(self, url: str) -> Target:
         scheme, host, port = self._split(url)
-        literal = _parse_host(host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            loop = asyncio.get_running_loop()
-            try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise UrlRefused(f"Host {host} does not resolve: {exc}") from None
-            addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        addresses = await self._addresses(host, port)
         explicitly_allowed = host in self.settings.import_allowed_hosts
         for address in addresses:
             if not address.is_global and not explicitly_allowed:

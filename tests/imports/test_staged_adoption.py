@@ -96,3 +96,18 @@ async def test_staging_on_another_file_system_is_copied(
     fast = Path(import_settings["stores"]["fast"]["directory"])
     assert (fast / image["id"]).stat().st_nlink == 1
     assert list(shm_dir.iterdir()) == []
+
+
+async def test_data_in_a_container_is_adopted_uninspected(
+    make_client: Any, import_settings: dict[str, Any]
+) -> None:
+    """As the ingest: only ``bare`` data is judged by its format (a qcow2 header in an
+    ``ova`` is not refused, and gives no virtual size)."""
+    client = await make_client(**import_settings)
+    data = b"QFI\xfb" + os.urandom(1 << 20)
+    image_id = await new_image(client, disk_format="raw", container_format="ova")
+    assert (await stage(client, image_id, data)).status_code == 204
+    assert (await start_import(client, image_id, DIRECT)).status_code == 202
+    image = await settled(client, image_id)
+    assert (image["status"], image["checksum"]) == ("active", md5(data)), image
+    assert image["virtual_size"] is None

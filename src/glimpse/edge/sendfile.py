@@ -34,11 +34,13 @@ class _Ahead:
     def __init__(self) -> None:
         self.until = 0
 
-    def due(self, offset: int) -> bool:
-        return offset + READ_AHEAD // 2 >= self.until
+    def due(self, offset: int, size: int) -> bool:
+        """Whether the disk should be asked for more (never once it was asked up to
+        the end of the ``size`` bytes sent)."""
+        return self.until < size and offset + READ_AHEAD // 2 >= self.until
 
     def advise(self, fd: int, offset: int, size: int) -> None:
-        if self.due(offset) and self.until < size:
+        if self.due(offset, size):
             start = max(offset, self.until)
             os.posix_fadvise(fd, start, offset + READ_AHEAD - start, os.POSIX_FADV_WILLNEED)
             self.until = offset + READ_AHEAD
@@ -109,7 +111,7 @@ async def send_file(socket_fd: int, path: str, count: int, stall_timeout: float)
                 burst = min(count - sent, LOOP_BURST)
                 try:
                     if cached_fraction(fd, sent, burst) == 1.0:
-                        if ahead.due(sent):  # asking may wait for the disk's queue
+                        if ahead.due(sent, count):  # asking may wait for the disk's queue
                             await run_blocking(ahead.advise, fd, sent, count)
                         n, full = _send_burst(sock, fd, sent, burst)
                     else:

@@ -196,3 +196,26 @@ async def test_tasks_pages(importer: httpx.AsyncClient) -> None:
     for params in ({"limit": "x"}, {"limit": "-1"}, {"marker": "nope"}):
         bad = await importer.get("/v2/tasks", params=params, headers=admin())
         assert bad.status_code == 400, params
+
+
+async def test_copy_image_refuses_data_that_no_longer_matches_its_checksum(
+    importer: httpx.AsyncClient, tmp_path: Any
+) -> None:
+    data = os.urandom(1 << 20)
+    image_id = await new_image(importer)
+    await stage(importer, image_id, data)
+    await start_import(importer, image_id, DIRECT)
+    assert (await settled(importer, image_id))["status"] == "active"
+    # the copy's source rots on disk (same size, one byte flipped)
+    (stored,) = (tmp_path / "fast").iterdir()
+    rotten = bytearray(stored.read_bytes())
+    rotten[12345] ^= 0xFF
+    stored.write_bytes(bytes(rotten))
+    copy = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    assert (await start_import(importer, image_id, copy, admin())).status_code == 202
+    image = await settled(importer, image_id)
+    assert image["status"] == "active"
+    assert image["stores"] == "fast"
+    assert image["os_glance_failed_import"] == "cheap"
+    assert any("does not match its recorded checksum" in t["message"] for t in image["_tasks"])
+    assert not (tmp_path / "cheap").exists() or not any((tmp_path / "cheap").iterdir())

@@ -74,6 +74,18 @@ class _Data:
     # staged data, committed, and its digests taken as it was staged: a target store
     # may take it as it is, judged without reading it again
     kept: tuple[Location, Ingested] | None = None
+    # copy-image: the store the active image's data is read from; what it reads must be
+    # what the image's recorded digests describe, or the copy would spread a corruption
+    copied_from: str | None = None
+
+
+def _same_as_recorded(image: Image, found: Ingested, source: str) -> None:
+    recorded = (image.checksum, image.os_hash_value)
+    if any(recorded) and recorded != (found.checksum, found.hash_value):
+        raise JobFailed(
+            f"The data of image {image.id} in store {source} does not match its recorded"
+            " checksum"
+        )
 
 
 def _local_data(path: Path, image: Image, prepared: Prepared) -> _Data:
@@ -163,6 +175,7 @@ class ImportJob:
             image.disk_format,
             image.container_format,
             (location, kept) if kept is not None else None,
+            copied_from=(location.store or "default") if method == "copy-image" else None,
         )
         if method == "copy-image" or not self.plugins.names:
             return await self._store(task, image, method, data, Prepared(), progress, remote)
@@ -403,6 +416,8 @@ class ImportJob:
                     ),
                     block_size=self.settings.upload_buffer_size,
                 )
+                if data.copied_from is not None:
+                    _same_as_recorded(image, found, data.copied_from)
             url = await writer.commit()
         except BaseException:
             await writer.abort()

@@ -83,8 +83,7 @@ def _same_as_recorded(image: Image, found: Ingested, source: str) -> None:
     recorded = (image.checksum, image.os_hash_value)
     if any(recorded) and recorded != (found.checksum, found.hash_value):
         raise JobFailed(
-            f"The data of image {image.id} in store {source} does not match its recorded"
-            " checksum"
+            f"The data of image {image.id} in store {source} does not match its recorded checksum"
         )
 
 

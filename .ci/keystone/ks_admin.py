@@ -6,9 +6,10 @@ setup --auth-url URL --admin-password-file F --credentials OUT
     with a ``member`` and a ``reader`` user; the admin user also gets ``admin`` on the
     system and on the Default domain (for system- and domain-scoped tokens). Writes
     every name and password to OUT (JSON, mode 600).
-set-image-endpoint --credentials F --url URL [--region R]
-    point the ``image`` service's public, internal and admin endpoints of region R
-    (default: the credentials' region, RegionOne; created if missing) at URL.
+set-image-endpoint --credentials F --url URL [--region R] [--service-type T]
+    point the ``image`` service's (or service type T's, e.g. Tempest's ``image_remote``)
+    public, internal and admin endpoints of region R (default: the credentials' region,
+    RegionOne; created if missing) at URL.
 remove-image-endpoint --credentials F --region R
     remove the ``image`` service's endpoints of region R, and R itself (not RegionOne).
 """
@@ -130,7 +131,9 @@ def set_image_endpoint(args: argparse.Namespace) -> None:
     region = args.region or credentials["region"]
     if api.get(f"/regions/{region}", raise_exc=False).status_code == 404:
         api.post("/regions", json={"region": {"id": region}})
-    service = ensure(api, "services", {"name": "glance", "type": "image"}, type="image")
+    kind = args.service_type
+    name = "glance" if kind == "image" else f"glance-{kind}"
+    service = ensure(api, "services", {"name": name, "type": kind}, type=kind)
     existing = api.get(
         "/endpoints", params={"service_id": service["id"], "region_id": region}
     ).json()["endpoints"]
@@ -148,7 +151,7 @@ def set_image_endpoint(args: argparse.Namespace) -> None:
                 api.delete(f"/endpoints/{extra['id']}")
         else:
             api.post("/endpoints", json={"endpoint": body})
-    print(f"ks_admin: image endpoint ({', '.join(INTERFACES)}) of {region} -> {args.url}")
+    print(f"ks_admin: {kind} endpoint ({', '.join(INTERFACES)}) of {region} -> {args.url}")
 
 
 def remove_image_endpoint(args: argparse.Namespace) -> None:
@@ -177,6 +180,7 @@ def main() -> None:
     ep.add_argument("--credentials", required=True)
     ep.add_argument("--url", required=True)
     ep.add_argument("--region")
+    ep.add_argument("--service-type", default="image")
     ep.set_defaults(func=set_image_endpoint)
     rm = sub.add_parser("remove-image-endpoint")
     rm.add_argument("--credentials", required=True)

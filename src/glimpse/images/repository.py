@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import (
     Connection,
     Row,
+    Text,
     bindparam,
     delete,
     false,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from glimpse.clock import utcnow
 from glimpse.db.aggregates import json_array_of, json_object_of, json_pair
@@ -69,6 +71,37 @@ _LIVE_IMAGE = select(*WHOLE_IMAGE_COLUMNS).where(
 _LIVE_IMAGE_FOR_UPDATE = _LIVE_IMAGE.with_for_update()
 _STATUS = select(images.c.status).where(images.c.id == bindparam("image_id"))
 _INSERT_IMAGE = insert(images)
+# PostgreSQL: an image, its properties and its tags in one statement (data-modifying
+# CTEs; the foreign keys are checked at its end), not three round trips
+_TEXTS = ARRAY(Text)
+_INSERT_WHOLE = (
+    insert(image_tags)
+    .from_select(
+        ["image_id", "value"],
+        select(bindparam("id", type_=Text), func.unnest(bindparam("x_tags", type_=_TEXTS))),
+    )
+    .add_cte(
+        insert(images)
+        .values(
+            {
+                **{name: bindparam(name, type_=images.c[name].type) for name in BASE_ATTRIBUTES},
+                "deleted": False,
+            }
+        )
+        .cte("new_image"),
+        insert(image_properties)
+        .from_select(
+            ["image_id", "name", "value"],
+            select(
+                bindparam("id", type_=Text),
+                func.unnest(bindparam("x_names", type_=_TEXTS), bindparam("x_values", type_=_TEXTS))
+                .table_valued("name", "value")
+                .render_derived(),
+            ),
+        )
+        .cte("new_properties"),
+    )
+)
 _UPDATE_LIVE = update(images).where(
     images.c.id == bindparam("b_image_id"), images.c.deleted == false()
 )
@@ -141,6 +174,17 @@ class ImageRepository:
         return self.get_status(image_id) is not None
 
     def add_image(self, image: Image) -> None:
+        if self.dialect == "postgresql":
+            self.conn.execute(
+                _INSERT_WHOLE,
+                {
+                    **image.base_values(),
+                    "x_names": list(image.properties),
+                    "x_values": list(image.properties.values()),
+                    "x_tags": list(image.tags),
+                },
+            )
+            return
         self.conn.execute(_INSERT_IMAGE, {**image.base_values(), "deleted": False})
         if image.properties:
             self.conn.execute(

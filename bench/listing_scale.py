@@ -165,7 +165,10 @@ def seed(url: str, size: int, seed_value: int = 12) -> Catalogue:
             props.write(f"{image_id}\tbuild\t{n % 100}\n")
             if rng.random() < 0.3:
                 for tag in rng.sample(TAGS, rng.randint(1, 2)):
-                    tags.write(f"{image_id}\t{tag}\n")
+                    tags.write(
+                        f"{image_id}\t{tag}\t{_field(created)}\t{row['visibility']}"
+                        f"\t{_field(row['owner'])}\n"
+                    )
             if row["visibility"] == "shared":
                 others = rng.sample(projects, 2)
                 if rng.random() < 0.02 and member_of_shared not in others:
@@ -186,7 +189,7 @@ def seed(url: str, size: int, seed_value: int = 12) -> Catalogue:
             if n % 100_000 == 0 or n == size:
                 _copy(cur, "images", image_cols, images)
                 _copy(cur, "image_properties", "image_id, name, value", props)
-                _copy(cur, "image_tags", "image_id, value", tags)
+                _copy(cur, "image_tags", "image_id, value, created_at, visibility, owner", tags)
                 _copy(
                     cur,
                     "image_members",

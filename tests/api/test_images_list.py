@@ -13,10 +13,13 @@ import pytest
 from glimpse.model.images import Image
 from tests.support.records import (
     Records,
+    admin,
+    caller,
     create_image,
     list_ids,
     list_images,
     make_active,
+    patch_image,
     walk_pages,
 )
 
@@ -221,6 +224,65 @@ async def test_sorting_and_paging_never_skip_or_repeat(
     # small pages through many ties and NULLs give the same sequence
     assert await walk_pages(client, f"limit=4&{query}") == expected
     assert await walk_pages(client, f"limit=7&{query}") == expected
+
+
+async def test_tag_list_follows_visibility_and_owner_changes(client: httpx.AsyncClient) -> None:
+    """A tag's page is walked from the tag rows' copies of visibility and owner: a PATCH
+    of either (and a tag added later) shows in the next list."""
+    p2 = caller("p2")
+    image = await create_image(client, p2, name="v", tags=["t"])
+    assert await list_ids(client, "tag=t", caller("p3")) == []
+    response = await patch_image(
+        client, image["id"], [{"op": "replace", "path": "/visibility", "value": "public"}],
+        headers=admin(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert await list_ids(client, "tag=t", caller("p3")) == [image["id"]]
+    assert (await client.put(f"/v2/images/{image['id']}/tags/late", headers=p2)).status_code == 204
+    assert await list_ids(client, "tag=late", caller("p3")) == [image["id"]]
+    response = await patch_image(
+        client, image["id"], [{"op": "replace", "path": "/owner", "value": "p3"}],
+        headers=admin(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert await list_ids(client, "tag=t&visibility=public", caller("p3")) == [image["id"]]
+    assert await list_ids(client, "tag=t&visibility=public", caller("p2")) == [image["id"]]
+    response = await patch_image(
+        client, image["id"], [{"op": "replace", "path": "/visibility", "value": "private"}],
+        headers=admin(),
+    )  # fmt: skip
+    assert await list_ids(client, "tag=late", caller("p3")) == [image["id"]]
+    assert await list_ids(client, "tag=late", caller("p2")) == []
+
+
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+async def test_tag_pages_in_creation_order(
+    client: httpx.AsyncClient, records: Records, direction: str
+) -> None:
+    """A tag's page in creation order is walked from the tag's own index (its rows carry
+    the image's created_at): ties on created_at, markers and a project's union of parts
+    (own, public, shared) give every image once, in order."""
+    mine = []
+    for n in range(24):
+        created = T0 + timedelta(seconds=n % 3)
+        owner, visibility = [("p1", "private"), ("p2", "public"), ("p2", "private")][n % 3]
+        image = records.add_image(
+            owner=owner, visibility=visibility, tags=["t", "u"] if n % 2 else ["t"],
+            created_at=created, updated_at=created,
+        )  # fmt: skip
+        if owner == "p1" or visibility == "public":
+            mine.append(image)
+    records.add_image(owner="p1", tags=["other"], created_at=T0)
+    sort = [("created_at", direction), ("id", direction)]
+    expected = expected_order(mine, sort)
+    query = f"tag=t&sort_key=created_at&sort_dir={direction}"
+    headers = {"X-Project-Id": "p1"}
+    assert await walk_pages(client, f"limit=1000&{query}", headers) == expected
+    assert await walk_pages(client, f"limit=4&{query}", headers) == expected
+    both = [image.id for image in mine if "u" in image.tags]
+    assert await walk_pages(client, f"limit=3&{query}&tag=u", headers) == [
+        i for i in expected if i in both
+    ]
 
 
 @pytest.mark.parametrize(

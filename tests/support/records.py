@@ -141,7 +141,15 @@ class Records:
                     insert(image_properties).values(image_id=image.id, name=name, value=value)
                 )
             for tag in image.tags:
-                conn.execute(insert(image_tags).values(image_id=image.id, value=tag))
+                conn.execute(
+                    insert(image_tags).values(
+                        image_id=image.id,
+                        value=tag,
+                        created_at=image.created_at,
+                        visibility=image.visibility,
+                        owner=image.owner,
+                    )
+                )
         return image
 
     def add_member(self, image_id: str, project: str, status: str = "accepted") -> None:
@@ -173,3 +181,9 @@ class Records:
     def update_image(self, image_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(images).where(images.c.id == image_id).values(**values))
+            # the copies in its tag rows, as the repository keeps them
+            copied = {k: v for k, v in values.items() if k in ("visibility", "owner")}
+            if copied:
+                conn.execute(
+                    update(image_tags).where(image_tags.c.image_id == image_id).values(**copied)
+                )

@@ -65,6 +65,12 @@ image_tags = Table(
     metadata,
     Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
     Column("value", String(255), primary_key=True),
+    # its image's created_at (never changes), visibility and owner (kept in step by the
+    # image repository): a tag's images in creation order, per visibility and per owner,
+    # from an index (0200_tag_sort_keys)
+    Column("created_at", DateTime, nullable=False),
+    Column("visibility", String(20)),
+    Column("owner", String(255)),
     Index("ix_image_tags_value", "value"),
 )
 

@@ -17,6 +17,8 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.sql.elements import BooleanClauseList
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from glimpse.db.tables import image_properties, image_tags, images
 from glimpse.images import visibility
@@ -24,6 +26,9 @@ from glimpse.images.status import UNLISTED
 from glimpse.model.context import Viewer
 from glimpse.model.images import Image
 from glimpse.model.listing import ImageQuery
+
+# the tag a page is walked from (any further tags are EXISTS on image_tags)
+TAGGED = image_tags.alias("tagged")
 
 
 def statement(
@@ -58,7 +63,18 @@ def statement(
             conditions.append(images.c[column] <= high)
     if query.protected is not None:
         conditions.append(images.c.protected == (true() if query.protected else false()))
-    for tag in query.tags:
+    # a page in creation order with a tag is walked from the tag's index (its rows carry
+    # their image's created_at): the images carrying it are not all read and sorted
+    by_tag = _in_creation_order(query) and bool(query.tags)
+    keys = _keys(query)
+    source: Any = images.c
+    if by_tag:
+        source = {"id": TAGGED.c.image_id, "created_at": TAGGED.c.created_at}
+        keys = [source[key.name].label(key.name) for key in keys]
+    for n, tag in enumerate(query.tags):
+        if by_tag and n == 0:
+            conditions.append(TAGGED.c.value == tag)
+            continue
         conditions.append(
             exists().where(image_tags.c.image_id == images.c.id, image_tags.c.value == tag)
         )
@@ -71,7 +87,7 @@ def statement(
             )
         )
     if marker is not None:
-        conditions.append(_after_marker(query.sort, marker))
+        conditions.append(_after_marker(query.sort, marker, source))
 
     if viewer.is_admin:
         parts = [visibility.listable(query, viewer)]
@@ -79,11 +95,16 @@ def statement(
         parts = visibility.listable_parts(query, viewer)
     # a page's ids and sort keys first, then its rows: a part whose index holds every
     # column it filters on finds them without reading one row of images it then drops
-    keys = _keys(query)
+    if by_tag:
+        # each part's visibility and owner also on the tag rows' copies: its index then
+        # holds the part's rows in order (the image's own columns still decide)
+        parts = [and_(part, _on_tag_copies(part)) for part in parts]
     pages = [
-        select(*keys).where(*conditions, part).order_by(*_order(query, images.c)).limit(query.limit)
+        select(*keys).where(*conditions, part).order_by(*_order(query, source)).limit(query.limit)
         for part in parts
     ]
+    if by_tag:
+        pages = [page.join_from(TAGGED, images, images.c.id == TAGGED.c.image_id) for page in pages]
     if len(pages) == 1:
         page = pages[0].subquery("page")
     else:
@@ -102,6 +123,30 @@ def statement(
     )
 
 
+def _on_tag_copies(part: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``part`` on the visibility and owner copied into the tag rows walked."""
+    copies: dict[Any, Any] = {
+        images.c.visibility: TAGGED.c.visibility,
+        images.c.owner: TAGGED.c.owner,
+    }
+
+    def copy_of(element: Any, **_: Any) -> Any:
+        return copies.get(element)
+
+    terms: list[ColumnElement[Any]] = (
+        list(part.clauses) if isinstance(part, BooleanClauseList) else [part]
+    )
+    adapted = [(term, replacement_traverse(term, {}, copy_of)) for term in terms]
+    # only the terms that name them (a membership EXISTS is not repeated)
+    return and_(true(), *(new for term, new in adapted if not new.compare(term)))
+
+
+def _in_creation_order(query: ImageQuery) -> bool:
+    """Whether the page is ordered by created_at alone, or then by id the same way."""
+    ((first, direction), *rest) = query.sort
+    return first == "created_at" and rest in ([], [("id", direction)])
+
+
 def _keys(query: ImageQuery) -> list[ColumnElement[Any]]:
     """The id and the sort keys: what a page is chosen and ordered by."""
     names = ["id", *(key for key, _ in query.sort if key != "id")]
@@ -117,13 +162,13 @@ def _order(query: ImageQuery, source: Any) -> list[ColumnElement[Any]]:
     return order
 
 
-def _after_marker(sort: list[tuple[str, str]], marker: Image) -> ColumnElement[bool]:
+def _after_marker(sort: list[tuple[str, str]], marker: Image, source: Any) -> ColumnElement[bool]:
     """Rows strictly after ``marker`` in the given order (keyset pagination), with NULL
-    as the smallest value."""
+    as the smallest value; ``source`` names the columns compared."""
     clauses: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
     for key, direction in sort:
-        col = images.c[key]
+        col = source[key]
         value = getattr(marker, key)
         if direction == "asc":
             beyond = col.is_not(None) if value is None else col > value
@@ -145,7 +190,7 @@ def _after_marker(sort: list[tuple[str, str]], marker: Image) -> ColumnElement[b
     # only filters): ascending, everything after a value is at or above it; descending,
     # at or below it when the key is never NULL
     key, direction = sort[0]
-    col, value = images.c[key], getattr(marker, key)
+    col, value = source[key], getattr(marker, key)
     if value is not None and direction == "asc":
         return and_(col >= value, or_(*clauses))
     if value is not None and not col.nullable:

@@ -77,8 +77,14 @@ _TEXTS = ARRAY(Text)
 _INSERT_WHOLE = (
     insert(image_tags)
     .from_select(
-        ["image_id", "value"],
-        select(bindparam("id", type_=Text), func.unnest(bindparam("x_tags", type_=_TEXTS))),
+        ["image_id", "value", "created_at", "visibility", "owner"],
+        select(
+            bindparam("id", type_=Text),
+            func.unnest(bindparam("x_tags", type_=_TEXTS)),
+            bindparam("created_at", type_=images.c.created_at.type),
+            bindparam("visibility", type_=Text),
+            bindparam("owner", type_=Text),
+        ),
     )
     .add_cte(
         insert(images)
@@ -100,6 +106,26 @@ _INSERT_WHOLE = (
             ),
         )
         .cte("new_properties"),
+    )
+)
+# a tag row carries its image's created_at, visibility and owner (0200_tag_sort_keys)
+TAG_COPIES = ("created_at", "visibility", "owner")
+_INSERT_TAG = insert(image_tags).values(
+    {
+        name: select(images.c[name]).where(images.c.id == bindparam("x_image_id")).scalar_subquery()
+        for name in TAG_COPIES
+    }
+)
+_SYNC_TAGS = (
+    update(image_tags)
+    .where(image_tags.c.image_id == bindparam("x_image_id"))
+    .values(
+        {
+            name: select(images.c[name])
+            .where(images.c.id == bindparam("x_image_id"))
+            .scalar_subquery()
+            for name in ("visibility", "owner")
+        }
     )
 )
 _UPDATE_LIVE = update(images).where(
@@ -196,7 +222,15 @@ class ImageRepository:
             )
         if image.tags:
             self.conn.execute(
-                insert(image_tags), [{"image_id": image.id, "value": t} for t in image.tags]
+                insert(image_tags),
+                [
+                    {
+                        "image_id": image.id,
+                        "value": t,
+                        **{name: getattr(image, name) for name in TAG_COPIES},
+                    }
+                    for t in image.tags
+                ],
             )
 
     def update_image(self, image_id: str, values: dict[str, Any]) -> bool:
@@ -205,7 +239,13 @@ class ImageRepository:
         assert "status" not in values, "status changes go through move()"
         # the SET clause is made from the keys of the parameters (compiled once per set)
         result = self.conn.execute(_UPDATE_LIVE, {**values, "b_image_id": image_id})
+        self._sync_tags(image_id, values)
         return result.rowcount == 1
+
+    def _sync_tags(self, image_id: str, values: dict[str, Any]) -> None:
+        """Keep the copies of visibility and owner in the image's tag rows in step."""
+        if "visibility" in values or "owner" in values:
+            self.conn.execute(_SYNC_TAGS, {"x_image_id": image_id})
 
     def move(self, image_id: str, move: Move, values: dict[str, Any] | None = None) -> bool:
         """Compare-and-set: give a live image ``move``'s target status (and ``values``)
@@ -217,7 +257,10 @@ class ImageRepository:
             "b_from": list(move.sources),
         }
         params.setdefault("updated_at", utcnow())
-        return self.conn.execute(_MOVE, params).rowcount == 1
+        moved = self.conn.execute(_MOVE, params).rowcount == 1
+        if moved:
+            self._sync_tags(image_id, params)
+        return moved
 
     def save_extras(
         self,
@@ -245,7 +288,8 @@ class ImageRepository:
             self.conn.execute(delete(image_tags).where(image_tags.c.image_id == image_id))
             if tags:
                 self.conn.execute(
-                    insert(image_tags), [{"image_id": image_id, "value": t} for t in tags]
+                    _INSERT_TAG,
+                    [{"image_id": image_id, "x_image_id": image_id, "value": t} for t in tags],
                 )
 
     def add_tag(self, image_id: str, tag: str) -> None:
@@ -255,7 +299,9 @@ class ImageRepository:
             )
         ).first()
         if exists_already is None:
-            self.conn.execute(insert(image_tags).values(image_id=image_id, value=tag))
+            self.conn.execute(
+                _INSERT_TAG, {"image_id": image_id, "x_image_id": image_id, "value": tag}
+            )
 
     def remove_tag(self, image_id: str, tag: str) -> bool:
         result = self.conn.execute(

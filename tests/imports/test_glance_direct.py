@@ -15,7 +15,7 @@ from tests.imports.conftest import (
     stage,
     start_import,
 )
-from tests.support.records import admin, caller
+from tests.support.records import Records, admin, caller
 
 DIRECT = {"method": {"name": "glance-direct"}}
 
@@ -219,3 +219,23 @@ async def test_copy_image_refuses_data_that_no_longer_matches_its_checksum(
     assert image["os_glance_failed_import"] == "cheap"
     assert any("does not match its recorded checksum" in t["message"] for t in image["_tasks"])
     assert not (tmp_path / "cheap").exists() or not any((tmp_path / "cheap").iterdir())
+
+
+async def test_copy_image_of_an_image_with_an_md5_alone(
+    importer: httpx.AsyncClient, make_settings: Any
+) -> None:
+    # as Glance's records from before multihash: no os_hash_value to compare with
+    image_id = await new_image(importer)
+    await stage(importer, image_id, os.urandom(1 << 20))
+    await start_import(importer, image_id, DIRECT)
+    assert (await settled(importer, image_id))["status"] == "active"
+    records = Records(make_settings().resolved_database_url)
+    try:
+        records.update_image(image_id, os_hash_algo=None, os_hash_value=None)
+    finally:
+        records.close()
+    copy = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    assert (await start_import(importer, image_id, copy, admin())).status_code == 202
+    image = await settled(importer, image_id)
+    assert set(image["stores"].split(",")) == {"fast", "cheap"}
+    assert image["os_glance_failed_import"] == ""

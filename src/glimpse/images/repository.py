@@ -110,23 +110,22 @@ _INSERT_WHOLE = (
 )
 # a tag row carries its image's created_at, visibility and owner (0200_tag_sort_keys)
 TAG_COPIES = ("created_at", "visibility", "owner")
-_INSERT_TAG = insert(image_tags).values(
-    {
+
+
+def _image_columns(*names: str) -> dict[str, Any]:
+    """The image ``x_image_id``'s columns, as values an INSERT or UPDATE of its tag rows
+    copies."""
+    return {
         name: select(images.c[name]).where(images.c.id == bindparam("x_image_id")).scalar_subquery()
-        for name in TAG_COPIES
+        for name in names
     }
-)
+
+
+_INSERT_TAG = insert(image_tags).values(_image_columns(*TAG_COPIES))
 _SYNC_TAGS = (
     update(image_tags)
     .where(image_tags.c.image_id == bindparam("x_image_id"))
-    .values(
-        {
-            name: select(images.c[name])
-            .where(images.c.id == bindparam("x_image_id"))
-            .scalar_subquery()
-            for name in ("visibility", "owner")
-        }
-    )
+    .values(_image_columns("visibility", "owner"))
 )
 _UPDATE_LIVE = update(images).where(
     images.c.id == bindparam("b_image_id"), images.c.deleted == false()

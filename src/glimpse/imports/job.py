@@ -80,8 +80,9 @@ class _Data:
 
 
 def _same_as_recorded(image: Image, found: Ingested, source: str) -> None:
-    recorded = (image.checksum, image.os_hash_value)
-    if any(recorded) and recorded != (found.checksum, found.hash_value):
+    # an image from before multihash (or Glance's legacy records) has an md5 alone
+    pairs = ((image.checksum, found.checksum), (image.os_hash_value, found.hash_value))
+    if any(recorded is not None and recorded != read for recorded, read in pairs):
         raise JobFailed(
             f"The data of image {image.id} in store {source} does not match its recorded checksum"
         )

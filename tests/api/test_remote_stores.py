@@ -1,6 +1,7 @@
 """Image data in the remote stores of a real Ceph, each as a named store beside a file
 store: upload, ranged and whole downloads, delete; and the store going away mid-upload
-(503, the image back to ``queued``)."""
+(a private RGW stopped: 503, the image back to ``queued``, its multipart upload gone
+once housekeeping ran)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,22 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 
+from glimpse.app import Glimpse
 from glimpse.config import RbdStoreSettings
 from glimpse.stores.registry import build_store
-from tests.support.ceph import rbd_section, s3_bucket, s3_section
+from tests.support.ceph import (
+    PrivateRgw,
+    private_rgw,
+    rbd_section,
+    s3_bucket,
+    s3_client,
+    s3_section,
+)
 from tests.support.images import OCTETS, create, show
-from tests.support.tcp_proxy import TcpProxy
 
 MiB = 1 << 20
 
@@ -77,33 +84,43 @@ async def test_s3_round_trip(make_client: Any, tmp_path: Path, bucket: str) -> N
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+@pytest.fixture
+def rgw(tmp_path: Path) -> Iterator[PrivateRgw]:
+    """(Requested before the client, so that it stops after the client has.)"""
+    with private_rgw(tmp_path) as gateway:
+        yield gateway
+
+
 async def test_s3_going_away_mid_upload_is_503(
-    make_client: Any, tmp_path: Path, bucket: str
+    rgw: PrivateRgw, make_client: Any, make_settings: Any, tmp_path: Path, bucket: str
 ) -> None:
-    endpoint = urlparse(s3_section(bucket)["s3_store_host"])
-    proxy = TcpProxy((endpoint.hostname or "", endpoint.port or 80))
-    proxy.start()
+    remote = s3_section(bucket, s3_store_host=rgw.endpoint)
+    client = await make_client(**sections(tmp_path, remote))
+    image = await create(client)
+
+    async def body() -> AsyncIterator[bytes]:
+        for n in range(40):
+            if n == 15:
+                rgw.stop()  # RGW stopped after some parts went up
+            yield os.urandom(MiB)
+
+    response = await upload_to(client, image["id"], body())
+    assert response.status_code == 503, response.text
+    shown = await show(client, image["id"])
+    assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
+    s3 = s3_client()
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) != []
+    rgw.start()  # back again: housekeeping aborts the multipart upload left behind
+    housekeeping = Glimpse(make_settings(**sections(tmp_path, remote)))
     try:
-        remote = s3_section(bucket, s3_store_host=f"http://127.0.0.1:{proxy.port}")
-        client = await make_client(**sections(tmp_path, remote))
-        image = await create(client)
-
-        async def body() -> AsyncIterator[bytes]:
-            for n in range(40):
-                if n == 15:
-                    proxy.cut()  # RGW gone after some parts went up
-                yield os.urandom(MiB)
-
-        response = await upload_to(client, image["id"], body())
-        assert response.status_code == 503, response.text
-        shown = await show(client, image["id"])
-        assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
-        proxy.start()  # back again: the same image uploads
-        data = os.urandom(6 * MiB)
-        assert (await upload_to(client, image["id"], data)).status_code == 204
-        assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
+        await housekeeping.housekeeping.run_once()
     finally:
-        proxy.cut()
+        await housekeeping.db.aclose()
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+    data = os.urandom(6 * MiB)  # and the same image uploads
+    assert (await upload_to(client, image["id"], data)).status_code == 204
+    assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
 
 
 async def test_rbd_round_trip(make_client: Any, tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
 """Image data in a real Swift, as a named store beside a file store: upload, ranged and
-whole downloads, delete; copy-image between the two; and Swift stopped mid-upload (503,
+whole downloads, delete; copy-image between the two; and a private Swift proxy stopped
+mid-upload (503,
 the image back to ``queued``, its segments removed once Swift is back)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +15,7 @@ from tests.api.test_remote_stores import round_trip, sections, upload_to
 from tests.imports.conftest import OWNER, new_image, settled, start_import
 from tests.support.images import create, show
 from tests.support.records import OCTETS, admin
-from tests.support.swift import SwiftServer, swift_stopped
+from tests.support.swift import PrivateProxy, SwiftServer
 
 MiB = 1 << 20
 
@@ -35,27 +35,27 @@ async def test_swift_stopped_mid_upload_is_503(
     tmp_path: Path,
     swift_server: SwiftServer,
     swift_container: str,
+    private_swift: PrivateProxy,
 ) -> None:
-    remote = swift_server.section(swift_container, large_object_chunk_size=1, timeout_seconds=5)
+    remote = private_swift.server.section(
+        swift_container, large_object_chunk_size=1, timeout_seconds=5
+    )
     client = await make_client(**sections(tmp_path, remote))
     image = await create(client)
-    stopping = swift_stopped()
 
     async def body() -> AsyncIterator[bytes]:
         for n in range(40):
-            if n == 12:  # Swift gone after some segments went up
-                await asyncio.to_thread(stopping.__enter__)
+            if n == 12:  # the proxy killed after some segments went up
+                private_swift.stop()
             yield os.urandom(MiB)
 
-    try:
-        response = await upload_to(client, image["id"], body())
-    finally:
-        stopping.__exit__(None, None, None)
+    response = await upload_to(client, image["id"], body())
     assert response.status_code == 503, response.text
     shown = await show(client, image["id"])
     assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
     assert swift_server.names(swift_container) != []  # the segments Swift already had
     # once Swift is back, housekeeping removes what the failed upload left
+    private_swift.start()
     housekeeping = Glimpse(make_settings(**sections(tmp_path, remote)))
     try:
         await housekeeping.housekeeping.run_once()

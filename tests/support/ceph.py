@@ -8,10 +8,16 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from tests.support.server import free_port
 
 S3_ENV = ("S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -42,7 +48,7 @@ def s3_section(bucket: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def _s3_client() -> Any:
+def s3_client() -> Any:
     import boto3
 
     env = require(S3_ENV)
@@ -58,7 +64,7 @@ def _s3_client() -> Any:
 @contextlib.contextmanager
 def s3_bucket() -> Iterator[str]:
     """A fresh bucket name; the bucket (if the test made it) and all in it removed after."""
-    client = _s3_client()
+    client = s3_client()
     name = f"glimpse-test-{secrets.token_hex(6)}"
     yield name
     with contextlib.suppress(client.exceptions.NoSuchBucket):
@@ -108,3 +114,52 @@ def rbd_pool() -> Iterator[str]:
         if cluster.pool_exists(name):
             cluster.delete_pool(name)
         cluster.shutdown()
+
+
+class PrivateRgw:
+    """A radosgw of one test's own on the test cluster, on a port of its own: the test
+    may stop it mid-request without touching the RGW the other tests share."""
+
+    def __init__(self, directory: Path) -> None:
+        self.conf = require(("CEPH_CONF",))["CEPH_CONF"]
+        self.directory = directory
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # the shared gateway's identity and settings, its own port, socket and log
+        command = [
+            "radosgw", "-f", "-c", self.conf, "-n", "client.rgw.gw",
+            f"--rgw_frontends=beast endpoint=127.0.0.1:{self.port}",
+            f"--admin_socket={self.directory / 'rgw.asok'}",
+            f"--pid_file={self.directory / 'rgw.pid'}",
+            f"--log_file={self.directory / 'rgw.log'}",
+        ]  # fmt: skip
+        with (self.directory / "rgw.out").open("ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.endpoint, timeout=2)
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"private radosgw did not start: {self.directory}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # (a killed one's watches would hold up others)
+            self.process.wait()
+            self.process = None
+
+
+@contextlib.contextmanager
+def private_rgw(directory: Path) -> Iterator[PrivateRgw]:
+    rgw = PrivateRgw(directory)
+    rgw.start()
+    try:
+        yield rgw
+    finally:
+        rgw.stop()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from swiftclient.client import ClientException, Connection
+
+from tests.support.server import free_port
 
 
 @dataclass(frozen=True)
@@ -91,52 +93,66 @@ def swift_container(swift_server: SwiftServer) -> Iterator[str]:
     swift_server.remove(name)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-@contextlib.contextmanager
-def swift_stopped() -> Iterator[None]:
-    """Swift's proxy server stopped (by the PID swift-up.sh recorded) while the block runs,
-    then started again as it was."""
-    base = Path(
+def swift_base() -> Path:
+    """Where swift-up.sh keeps the test Swift's configs (``SWIFT_BASE``)."""
+    return Path(
         os.environ.get("SWIFT_BASE")
         or Path(os.environ.get("BACKENDS_DIR", "/tmp/glimpse-backends")) / "swift"
     )
-    pid_file = base / "run" / "proxy-server.pid"
-    if not pid_file.exists():
-        if os.environ.get("GLIMPSE_TEST_REQUIRE_SWIFT") == "1":
-            raise FileNotFoundError(pid_file)
-        pytest.skip(f"no Swift proxy server started by swift-up.sh ({pid_file}): set SWIFT_BASE")
-    pid = int(pid_file.read_text())
-    command = Path(f"/proc/{pid}/cmdline").read_text().rstrip("\0").split("\0")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        # started as swift-up.sh starts it: detached, its PID where swift-down.sh looks
-        started = subprocess.run(
-            ["sh", "-c", 'nohup "$@" >>"$LOG" 2>&1 </dev/null & echo $!', "sh", *command],
-            env={**os.environ, "LOG": str(base / "log" / "proxy-server.log")},
-            capture_output=True, check=True, text=True,
-        )  # fmt: skip
-        pid_file.write_text(started.stdout)
+
+
+class PrivateProxy:
+    """A Swift proxy server of one test's own, on a port of its own, in front of the test
+    Swift's rings and storage servers: the test may stop it (by its PID) mid-request
+    without touching the proxy the other tests share."""
+
+    def __init__(self, shared: SwiftServer, directory: Path) -> None:
+        conf = swift_base() / "etc" / "proxy-server.conf"
+        if not conf.exists():
+            if os.environ.get("GLIMPSE_TEST_REQUIRE_SWIFT") == "1":
+                raise FileNotFoundError(conf)
+            pytest.skip(f"no proxy-server.conf of swift-up.sh ({conf}): set SWIFT_BASE")
+        text = conf.read_text()
+        shared_port = re.search(r"^bind_port = (\d+)$", text, re.MULTILINE)
+        assert shared_port, conf
+        self.port = free_port()
+        text = text.replace(f":{shared_port[1]}/", f":{self.port}/")  # tempauth's storage URL
+        self.conf = directory / "proxy-server.conf"
+        self.conf.write_text(text.replace(shared_port[0], f"bind_port = {self.port}"))
+        self.log = directory / "proxy-server.log"
+        self.server = SwiftServer(
+            f"http://127.0.0.1:{self.port}/auth/v1.0", shared.user, shared.key
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = Path(os.environ.get("SWIFT_BIN_DIR", "/usr/bin")) / "swift-proxy-server"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(binary), str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
-                Connection(
-                    authurl=os.environ.get("ST_AUTH", "http://127.0.0.1:8090/auth/v1.0"),
-                    user="glance:glance", key="glancepass", auth_version="1", retries=0,
-                ).get_auth()  # fmt: skip
-                break
+                self.server.connect().get_auth()
+                return
             except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"private Swift proxy did not start: {self.log}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def private_swift(swift_server: SwiftServer, tmp_path: Path) -> Iterator[PrivateProxy]:
+    proxy = PrivateProxy(swift_server, tmp_path)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -6,6 +6,7 @@ once housekeeping ran)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,36 @@ async def test_an_unreachable_ceph_is_503(make_client: Any, tmp_path: Path) -> N
     assert response.status_code == 503, response.text
     shown = await show(client, image["id"])
     assert (shown["status"], shown["size"]) == ("queued", None)
+
+
+def rbd_cli(*args: str) -> str:
+    command = ["rbd", "-c", os.environ["CEPH_CONF"], *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+async def test_rbd_delete_refused_while_a_clone_exists(make_client: Any, tmp_path: Path) -> None:
+    """As Nova and Cinder use an RBD image: cloned copy-on-write from its protected
+    snapshot with the ``rbd`` CLI; the image cannot go while the clone depends on it."""
+    pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
+    section = rbd_section()
+    pool = section["rbd_store_pool"]
+    client = await make_client(**sections(tmp_path, section))
+    data = os.urandom(3 * MiB + 7)
+    image = await create(client)
+    assert (await upload_to(client, image["id"], data)).status_code == 204
+    clone = f"{pool}/vm-disk-{image['id'][:8]}"
+    rbd_cli("clone", f"{pool}/{image['id']}@snap", clone)
+    try:
+        response = await client.delete(f"/v2/images/{image['id']}")
+        assert response.status_code == 409, response.text
+        assert "in use" in response.text
+        assert (await show(client, image["id"]))["status"] == "active"
+        assert (await client.get(f"/v2/images/{image['id']}/file")).content == data
+        rbd_cli("flatten", clone)  # the clone no longer needs its parent
+        assert (await client.delete(f"/v2/images/{image['id']}")).status_code == 204
+        assert image["id"] not in rbd_cli("ls", pool).split()
+        exported = tmp_path / "clone.raw"
+        rbd_cli("export", clone, str(exported))
+        assert exported.read_bytes()[: len(data)] == data
+    finally:
+        rbd_cli("rm", clone)

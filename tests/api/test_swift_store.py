@@ -1,7 +1,6 @@
 """Image data in a real Swift, as a named store beside a file store: upload, ranged and
 whole downloads, delete; copy-image between the two; and a private Swift proxy stopped
-mid-upload (503,
-the image back to ``queued``, its segments removed once Swift is back)."""
+mid-upload (503, the image back to ``queued``, its segments removed once Swift is back)."""
 
 from __future__ import annotations
 

@@ -54,6 +54,12 @@ class StoreContract:
             await get(store, location)
         await store.delete(location)  # already gone: not an error
 
+    async def test_data_no_one_depends_on_is_removable(self, store: Store) -> None:
+        location = await put(store, b"alone")
+        await store.check_removable(location)
+        await store.delete(location)
+        await store.check_removable(location)  # gone already: nothing to refuse
+
     async def test_abort_leaves_nothing(self, store: Store) -> None:
         writer = await store.writer(str(uuid.uuid4()), None)
         await writer.write(memoryview(os.urandom(MiB)))

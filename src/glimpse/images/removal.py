@@ -12,7 +12,7 @@ import logging
 from functools import partial
 
 from glimpse.db.engine import Database, UnitsOfWork
-from glimpse.errors import GlimpseError
+from glimpse.errors import Conflict, GlimpseError
 from glimpse.images.orphans import OrphanRepository
 from glimpse.model.images import Location
 from glimpse.stores.registry import StoreRegistry
@@ -24,6 +24,18 @@ class DataRemoval:
     def __init__(self, db: Database, stores: StoreRegistry) -> None:
         self.stores = stores
         self.orphans = UnitsOfWork(db, OrphanRepository)
+
+    async def check_removable(self, image_id: str, location: Location) -> None:
+        """Conflict if the store says others depend on the data at ``location``; a store
+        that cannot say now does not hold the deletion up."""
+        try:
+            await self.stores.for_location(location).check_removable(location.url)
+        except Conflict as exc:
+            raise Conflict(
+                f"Image {image_id} could not be deleted because it is in use: {exc.message}"
+            ) from exc
+        except GlimpseError:
+            return
 
     async def remove(self, location: Location) -> None:
         """Delete stored bytes; if the store refuses now, remember them for later."""

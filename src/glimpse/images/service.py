@@ -312,11 +312,25 @@ class ImageService:
     # ------------------------------------------------------------------ delete
 
     async def delete(self, context: RequestContext, image_id: str) -> None:
-        def work(repo: ImageRepository) -> tuple[Image, list[Location]]:
-            image = self.found_image(repo, context, image_id, for_update=True)
+        def deletable(repo: ImageRepository, for_update: bool = False) -> Image:
+            image = self.found_image(repo, context, image_id, for_update=for_update)
             self.authorize_change(context, "delete_image", image)
             if image.protected:
                 raise NotPermitted(f"Image {image_id} is protected and cannot be deleted.")
+            return image
+
+        # data others depend on (RBD clones) keeps its image: 409 before anything changes
+        # (a clone made after this check only delays the data's removal: housekeeping
+        # retries it until the clone is gone)
+        def locations_of(repo: ImageRepository) -> list[Location]:
+            deletable(repo)
+            return repo.get_locations(image_id)
+
+        for location in await self.db.read(locations_of):
+            await self.removal.check_removable(image_id, location)
+
+        def work(repo: ImageRepository) -> tuple[Image, list[Location]]:
+            image = deletable(repo, for_update=True)
             # delayed_delete (as Glance: only an image with data waits for the scrubber)
             if self.settings.delayed_delete and repo.get_locations(image_id):
                 if not repo.delay_delete(image_id):

@@ -73,6 +73,11 @@ class Store(Protocol):
         """Remove data; a location that is already gone is not an error."""
         ...
 
+    async def check_removable(self, location: str) -> None:
+        """Raise Conflict if others depend on the data at ``location`` (RBD clones of its
+        snapshot), so that an image is not deleted from under them (409, as Glance)."""
+        ...
+
     def objects(self) -> AsyncIterator[str]:
         """The location of everything the store holds, partial writes included (to find
         data no image owns)."""

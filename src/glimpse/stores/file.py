@@ -345,6 +345,9 @@ class FileStore:
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
+    async def check_removable(self, location: str) -> None:
+        return  # nothing can depend on its data
+
     async def probe(self) -> None:
         try:
             await run_blocking(self._probe)

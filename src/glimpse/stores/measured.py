@@ -90,5 +90,8 @@ class MeasuredStore:
     def objects(self) -> AsyncIterator[str]:
         return self._store.objects()
 
+    async def check_removable(self, location: str) -> None:
+        await self._store.check_removable(location)
+
     async def probe(self) -> None:
         await self._store.probe()

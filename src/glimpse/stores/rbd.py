@@ -159,12 +159,9 @@ class RbdStore:
         ioctx = self.ioctx()
         try:
             with rbd.Image(ioctx, name) as image:
+                # clone v2 lets a snapshot with clones go (to the trash), so ask first
+                _refuse_if_cloned(image)
                 for snap in list(image.list_snaps()):
-                    # clone v2 lets a snapshot with clones go (to the trash), so ask first
-                    image.set_snap(snap["name"])
-                    if list(image.list_children2()):
-                        raise Conflict("Image data is in use: clones of its snapshot exist")
-                    image.set_snap(None)
                     if image.is_protected_snap(snap["name"]):
                         image.unprotect_snap(snap["name"])
                     image.remove_snap(snap["name"])
@@ -256,6 +253,18 @@ class RbdStore:
             raise DataMissing(f"Location {location} does not belong to store {self.name}")
         await self._call("delete", self.remove, name)
 
+    def _check_removable(self, name: str) -> None:
+        try:
+            with rbd.Image(self.ioctx(), name, read_only=True) as image:
+                _refuse_if_cloned(image)
+        except rbd.ImageNotFound:
+            return
+
+    async def check_removable(self, location: str) -> None:
+        name = self._name(location)
+        if name is not None:
+            await self._call("read", self._check_removable, name)
+
     def _list(self) -> list[str]:
         names = rbd.RBD().list(self.ioctx())
         return [self.url(n, None if n.endswith(PARTIAL) else SNAPSHOT) for n in names]
@@ -266,6 +275,14 @@ class RbdStore:
 
     async def probe(self) -> None:
         await self._call(f"use pool {self.pool}", self.ioctx)
+
+
+def _refuse_if_cloned(image: Any) -> None:
+    for snap in list(image.list_snaps()):
+        image.set_snap(snap["name"])
+        if list(image.list_children2()):
+            raise Conflict("Image data is in use: clones of its snapshot exist")
+    image.set_snap(None)
 
 
 async def _chunks(image: Any, offset: int, length: int | None) -> AsyncIterator[bytes]:

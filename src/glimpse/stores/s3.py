@@ -364,6 +364,9 @@ class S3Store:
         for location in found:
             yield location
 
+    async def check_removable(self, location: str) -> None:
+        return  # nothing can depend on its data
+
     async def probe(self) -> None:
         try:
             await run_blocking(self._probe)

@@ -463,6 +463,9 @@ class SwiftStore:
         for location in set(self.writing) - set(found):
             yield location
 
+    async def check_removable(self, location: str) -> None:
+        return  # nothing can depend on its data
+
     async def probe(self) -> None:
         def check(conn: Connection) -> None:
             if self.create_container_on_put or self.seed:

@@ -26,6 +26,8 @@ from tests.support.ceph import (
     s3_section,
 )
 from tests.support.images import OCTETS, create, show
+from tests.support.records import admin
+from tests.support.swift import SwiftServer
 
 MiB = 1 << 20
 
@@ -180,3 +182,44 @@ async def test_rbd_delete_refused_while_a_clone_exists(make_client: Any, tmp_pat
         assert exported.read_bytes()[: len(data)] == data
     finally:
         rbd_cli("rm", clone)
+
+
+async def test_stores_detail_properties_as_glance_shows_them(
+    make_client: Any, tmp_path: Path, bucket: str, swift_server: SwiftServer
+) -> None:
+    """Glance 33's keys and values (sizes in bytes, from its MiB options) per type."""
+    pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
+    settings = sections(tmp_path, rbd_section(rbd_store_chunk_size=4))
+    settings["stores"]["s3"] = s3_section(bucket, s3_store_large_object_size=50)
+    settings["stores"]["swift"] = swift_server.section("images-c", large_object_chunk_size=30)
+    client = await make_client(**settings)
+    response = await client.get("/v2/info/stores/detail", headers=admin())
+    assert response.status_code == 200, response.text
+    shown = {
+        store["id"]: (store["type"], store["properties"]) for store in response.json()["stores"]
+    }
+    assert shown["remote"] == (
+        "rbd",
+        {
+            "chunk_size": 4 * MiB,
+            "pool": os.environ["CEPH_POOL"],
+            "thin_provisioning": False,
+            "fsid": os.environ["CEPH_FSID"],
+        },
+    )
+    assert shown["s3"] == (
+        "s3",
+        {
+            "s3_store_large_object_size": 50 * MiB,
+            "s3_store_large_object_chunk_size": 5 * MiB,
+            "s3_store_thread_pools": 10,
+        },
+    )
+    assert shown["swift"] == (
+        "swift",
+        {
+            "container": "images-c",
+            "large_object_size": 5120 * MiB,
+            "large_object_chunk_size": 30 * MiB,
+        },
+    )

@@ -12,24 +12,9 @@ from starlette.responses import Response
 from glimpse.api.bodies import context_of, json_response, no_content, reject_body
 from glimpse.api.routing import Router
 from glimpse.auth.policy import Policy
-from glimpse.config import FileStoreSettings, StoreSettings
 from glimpse.errors import NotFound, NotPermitted
 from glimpse.image_data.store_copies import StoreCopies
 from glimpse.stores.registry import StoreRegistry
-
-# Glance's file store reads in chunks of this size; its detail view shows it
-_FILE_CHUNK_SIZE = 65536
-
-
-def store_properties(section: StoreSettings | None) -> dict[str, Any]:
-    """The per-type ``properties`` of the detail view (Glance's keys)."""
-    if isinstance(section, FileStoreSettings):
-        return {
-            "data_dir": str(section.directory),
-            "chunk_size": _FILE_CHUNK_SIZE,
-            "thin_provisioning": False,
-        }
-    return {}
 
 
 class StoresApi:
@@ -43,7 +28,7 @@ class StoresApi:
         router.add("/v2/info/stores/detail", {"GET": self.detail})
         router.add("/v2/stores/{store_id}/{image_id}", {"DELETE": self.remove_copy})
 
-    def _entries(self, detail: bool) -> list[dict[str, Any]]:
+    async def _entries(self, detail: bool) -> list[dict[str, Any]]:
         if not self.stores.multi:
             raise NotFound("The resource could not be found.")
         entries = []
@@ -60,19 +45,19 @@ class StoresApi:
                 entry["read-only"] = "true"
             if detail:
                 entry["weight"] = self.stores.weight(store.name)
-                entry["properties"] = store_properties(section)
+                entry["properties"] = await store.properties()
             entries.append(entry)
         return entries
 
     async def index(self, request: Request) -> Response:
         await reject_body(request)
-        return json_response({"stores": self._entries(detail=False)})
+        return json_response({"stores": await self._entries(detail=False)})
 
     async def detail(self, request: Request) -> Response:
         await reject_body(request)
         if not self.policy.allows("stores_info_detail", context_of(request), {}):
             raise NotPermitted("You are not authorized to complete stores_info_detail action.")
-        return json_response({"stores": self._entries(detail=True)})
+        return json_response({"stores": await self._entries(detail=True)})
 
     async def remove_copy(self, request: Request, store_id: str, image_id: str) -> Response:
         await reject_body(request)

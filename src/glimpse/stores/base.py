@@ -14,7 +14,7 @@ Errors: :class:`glimpse.errors.DataMissing` for data that is not there,
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class StoreWriter(Protocol):
@@ -81,6 +81,11 @@ class Store(Protocol):
     def objects(self) -> AsyncIterator[str]:
         """The location of everything the store holds, partial writes included (to find
         data no image owns)."""
+        ...
+
+    async def properties(self) -> dict[str, Any]:
+        """This store's ``properties`` in ``/v2/info/stores/detail``: Glance's keys and
+        values for its type."""
         ...
 
     async def probe(self) -> None:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from queue import Empty, SimpleQueue
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from glimpse.concurrency import run_blocking, submit_blocking
@@ -347,6 +348,10 @@ class FileStore:
 
     async def check_removable(self, location: str) -> None:
         return  # nothing can depend on its data
+
+    async def properties(self) -> dict[str, Any]:
+        # (65536: the chunk size Glance's file store reads in)
+        return {"data_dir": str(self.directory), "chunk_size": 65536, "thin_provisioning": False}
 
     async def probe(self) -> None:
         try:

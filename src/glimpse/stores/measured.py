@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from glimpse.metrics import StoreTimer, timed_read
 from glimpse.stores.base import Store, StoreWriter
@@ -92,6 +93,9 @@ class MeasuredStore:
 
     async def check_removable(self, location: str) -> None:
         await self._store.check_removable(location)
+
+    async def properties(self) -> dict[str, Any]:
+        return await self._store.properties()
 
     async def probe(self) -> None:
         await self._store.probe()

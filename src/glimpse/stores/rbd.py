@@ -273,6 +273,16 @@ class RbdStore:
         for location in await self._call("list", self._list):
             yield location
 
+    async def properties(self) -> dict[str, Any]:
+        with contextlib.suppress(StoreUnavailable):  # the cluster away: no fsid to tell
+            await self.probe()
+        return {
+            "chunk_size": 1 << self.order,
+            "pool": self.pool,
+            "thin_provisioning": False,
+            "fsid": self.fsid,
+        }
+
     async def probe(self) -> None:
         await self._call(f"use pool {self.pool}", self.ioctx)
 

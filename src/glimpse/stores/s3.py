@@ -154,6 +154,7 @@ class S3Store:
         self.bucket = settings.s3_store_bucket
         self.create_bucket = settings.s3_store_create_bucket_on_put
         self.part_size = settings.s3_store_large_object_chunk_size * MiB
+        self.large_object_size = settings.s3_store_large_object_size * MiB
         self._region = settings.s3_store_region_name or None
         self.client: Any = boto3.session.Session().client(
             "s3",
@@ -366,6 +367,13 @@ class S3Store:
 
     async def check_removable(self, location: str) -> None:
         return  # nothing can depend on its data
+
+    async def properties(self) -> dict[str, Any]:
+        return {
+            "s3_store_large_object_size": self.large_object_size,
+            "s3_store_large_object_chunk_size": self.part_size,
+            "s3_store_thread_pools": 10,  # Glance's default (parts go up as they arrive)
+        }
 
     async def probe(self) -> None:
         try:

@@ -466,6 +466,13 @@ class SwiftStore:
     async def check_removable(self, location: str) -> None:
         return  # nothing can depend on its data
 
+    async def properties(self) -> dict[str, Any]:
+        return {
+            "container": self.container,
+            "large_object_size": self.large_object_size,
+            "large_object_chunk_size": self.large_object_chunk_size,
+        }
+
     async def probe(self) -> None:
         def check(conn: Connection) -> None:
             if self.create_container_on_put or self.seed:

@@ -43,6 +43,8 @@
 #                GLANCE_WORKERS (1), GLANCE_PORT (9292),
 #                PEER_VENV ($PEER_DIR/glance-venv; point a second PEER_DIR at an
 #                existing install to run a private instance without reinstalling)
+#                GLANCE_EXTRA_CONF (a file of options appended to [glance_store],
+#                e.g. another default store; bench/stores.py writes one per store)
 set -euo pipefail
 
 PEER_DIR=${PEER_DIR:-$HOME/.cache/glimpse-peer}
@@ -83,6 +85,7 @@ connection = ${GLANCE_DB_URL:-sqlite:///$DATA/glance.sqlite}
 stores = file,http
 default_store = file
 filesystem_store_datadir = $DATA/images/
+$(if [ -n "${GLANCE_EXTRA_CONF:-}" ]; then cat "$GLANCE_EXTRA_CONF"; fi)
 
 [paste_deploy]
 # Empty flavor => "default" pipeline in glance-api-paste.ini, which uses

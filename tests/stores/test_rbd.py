@@ -148,3 +148,27 @@ async def test_empty_writes_are_nothing(store: RbdStore) -> None:
     await writer.write(memoryview(b""))
     location = await writer.commit()
     assert await get(store, location) == b""
+
+
+async def test_writes_go_out_while_the_last_is_stored(store: RbdStore) -> None:
+    """Up to WINDOW writes are with librbd at once (one at a time halved a stream), and
+    every one of them is done before the commit."""
+    from glimpse.stores.rbd import WINDOW
+
+    writer = await store.writer(str(uuid.uuid4()), None)
+    blocks = [os.urandom(MiB) for _ in range(WINDOW + 3)]
+    await writer.write(memoryview(blocks[0]))
+    assert len(writer._in_flight) == 1  # handed over, not waited for
+    for block in blocks[1:]:
+        await writer.write(memoryview(block))
+        assert len(writer._in_flight) <= WINDOW
+    location = await writer.commit()
+    assert await get(store, location) == b"".join(blocks)
+
+
+async def test_an_abort_waits_for_the_writes_in_flight(store: RbdStore) -> None:
+    writer = await store.writer(str(uuid.uuid4()), None)
+    for _ in range(2):
+        await writer.write(memoryview(os.urandom(4 * MiB)))
+    await writer.abort()
+    assert await listed(store) == set()

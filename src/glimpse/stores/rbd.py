@@ -14,7 +14,9 @@ on the data pool. The cluster connection is made on first use and shared.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import errno
 import secrets
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -38,6 +40,9 @@ READ_CHUNK = 4 * MiB
 # an image of unknown size grows by its size so far, at least this, at most MAX_STEP
 MIN_STEP = GiB
 MAX_STEP = 64 * GiB
+# writes handed to librbd at once, each holding its block's copy: the next block goes out
+# while the OSDs store the last (waiting for each acknowledgement halved a stream)
+WINDOW = 2
 T = TypeVar("T")
 
 
@@ -47,6 +52,20 @@ def _error(exc: Exception, action: str) -> GlimpseError:
     if isinstance(exc, rbd.NoSpace | rados.NoSpace):
         return StorageFull(f"Image storage media is full: {exc}")
     return StoreUnavailable(f"RBD store could not {action}: {exc}")
+
+
+def _settle(done: asyncio.Future[None], code: int, data: bytes) -> None:
+    """A write librbd has answered (``data`` was kept alive until now)."""
+    if done.cancelled():
+        return
+    if code >= 0:
+        done.set_result(None)
+    elif -code in (errno.ENOSPC, errno.EDQUOT):
+        done.set_exception(StorageFull(f"Image storage media is full: {errno.errorcode[-code]}"))
+    else:
+        done.set_exception(
+            StoreUnavailable(f"RBD store could not write: {errno.errorcode.get(-code, code)}")
+        )
 
 
 class RbdWriter:
@@ -59,24 +78,44 @@ class RbdWriter:
         self._written = 0
         self._image: Any = None
         self._done = False
+        self._in_flight: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    def _write(self, data: bytes) -> None:
+    def _send(self, data: bytes, done: asyncio.Future[None]) -> None:
+        """Grow the image if need be, then hand the write to librbd, which answers on
+        its own thread when the OSDs have it: ``done`` settles then."""
         if self._image is None:
             self._image = rbd.Image(self._store.ioctx(), self._name)
         end = self._written + len(data)
         if end > self._size:
             self._size = max(end, self._size + min(MAX_STEP, max(MIN_STEP, self._size)))
             self._image.resize(self._size)
-        self._image.write(data, self._written)
+        loop = done.get_loop()
+
+        def complete(completion: Any) -> None:
+            loop.call_soon_threadsafe(_settle, done, completion.get_return_value(), data)
+
+        self._image.aio_write(data, self._written, complete)
         self._written = end
 
     async def write(self, data: memoryview) -> None:
         if not data:
             return
+        while len(self._in_flight) >= WINDOW:
+            await self._in_flight.popleft()
+        done = asyncio.get_running_loop().create_future()
         try:
-            await run_blocking(self._write, bytes(data))  # the bindings take bytes only
+            await run_blocking(self._send, bytes(data), done)  # the bindings take bytes only
         except (rados.Error, rbd.Error) as exc:
             raise _error(exc, "write") from exc
+        self._in_flight.append(done)
+
+    async def _drain(self) -> None:
+        """Wait for every write in flight; raise the first one's error."""
+        pending, self._in_flight = list(self._in_flight), collections.deque()
+        if pending:
+            await asyncio.wait(pending)
+            for done in pending:
+                done.result()
 
     def _commit(self) -> None:
         image = self._image or rbd.Image(self._store.ioctx(), self._name)
@@ -96,6 +135,7 @@ class RbdWriter:
 
     async def commit(self) -> str:
         try:
+            await self._drain()
             await run_blocking(self._commit)
         except rbd.ImageExists as exc:
             await self.abort()
@@ -103,6 +143,9 @@ class RbdWriter:
         except (rados.Error, rbd.Error) as exc:
             await self.abort()
             raise _error(exc, "write") from exc
+        except GlimpseError:
+            await self.abort()
+            raise
         self._done = True
         return self._store.url(self._image_id, SNAPSHOT)
 
@@ -117,6 +160,8 @@ class RbdWriter:
         if self._done:
             return
         self._done = True
+        with contextlib.suppress(GlimpseError):  # the image is removed after them
+            await self._drain()
         with contextlib.suppress(rados.Error, rbd.Error):  # the reaper retries from the lease
             await run_blocking(self._abort)
 
@@ -136,6 +181,9 @@ class RbdStore:
                 "client_mount_timeout": timeout,
                 "rados_mon_op_timeout": timeout,
                 "rados_osd_op_timeout": str(4 * int(timeout)),
+                # librbd's cache would hold up to 32 MiB per open image for whole-block
+                # sequential writes and reads that never come back to it
+                "rbd_cache": "false",
             },
         )
         self._ioctx: Any = None

@@ -345,6 +345,8 @@ class Settings(BaseSettings):
     image_tag_quota: int = 128
     image_member_quota: int = 128
     hashing_algorithm: str = "sha512"
+    # `direct_url` in image views: where the data is (Nova and Cinder clone RBD images from it)
+    show_image_direct_url: bool = False
     container_formats: list[str] = DEFAULT_CONTAINER_FORMATS
     disk_formats: list[str] = DEFAULT_DISK_FORMATS
     require_image_format_match: bool = True

@@ -237,3 +237,28 @@ async def test_remove_copy_needs_an_active_visible_image(multi: httpx.AsyncClien
         "/v2/stores/fast/00000000-0000-0000-0000-000000000000", headers=admin()
     )
     assert missing.status_code == 404
+
+
+async def test_direct_url_is_the_copy_a_download_reads_first(
+    make_client: Any, make_settings: Any, multi_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """``show_image_direct_url``: the location in the heaviest store, placed where Glance
+    places it (after updated_at), in shows and lists; none before there is data."""
+    client = await make_client(show_image_direct_url=True, **multi_settings)
+    queued = await create_image(client, OWNER, disk_format="raw", container_format="bare")
+    assert "direct_url" not in queued
+    image_id = await uploaded(client, b"data" * 100, store="cheap")
+    shown = (await client.get(f"/v2/images/{image_id}", headers=OWNER)).json()
+    assert shown["direct_url"] == (tmp_path / "cheap" / image_id).as_uri()
+    keys = list(shown)
+    assert keys[keys.index("updated_at") + 1] == "direct_url"
+    await add_copy(make_settings, multi_settings, image_id, "fast", b"FAST" * 100)
+    listed = (await client.get("/v2/images", headers=OWNER)).json()["images"]
+    by_id = {image["id"]: image for image in listed}
+    assert by_id[image_id]["direct_url"] == (tmp_path / "fast" / image_id).as_uri()
+    assert "direct_url" not in by_id[queued["id"]]
+
+
+async def test_no_direct_url_unless_asked_for(multi: httpx.AsyncClient) -> None:
+    image_id = await uploaded(multi, b"data")
+    assert "direct_url" not in (await multi.get(f"/v2/images/{image_id}", headers=OWNER)).json()

@@ -161,13 +161,20 @@ async def test_rbd_delete_refused_while_a_clone_exists(make_client: Any, tmp_pat
     snapshot with the ``rbd`` CLI; the image cannot go while the clone depends on it."""
     pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
     section = rbd_section()
-    pool = section["rbd_store_pool"]
-    client = await make_client(**sections(tmp_path, section))
+    client = await make_client(show_image_direct_url=True, **sections(tmp_path, section))
     data = os.urandom(3 * MiB + 7)
     image = await create(client)
     assert (await upload_to(client, image["id"], data)).status_code == 204
+    # what Nova and Cinder read: rbd://<fsid>/<pool>/<image>/<snapshot>
+    direct_url = (await show(client, image["id"]))["direct_url"]
+    fsid, pool, name, snapshot = direct_url.removeprefix("rbd://").split("/")
+    assert (pool, name, snapshot) == (section["rbd_store_pool"], image["id"], "snap")
+    ceph_fsid = ["ceph", "-c", os.environ["CEPH_CONF"], "fsid"]
+    assert (
+        fsid == subprocess.run(ceph_fsid, check=True, capture_output=True, text=True).stdout.strip()
+    )
     clone = f"{pool}/vm-disk-{image['id'][:8]}"
-    rbd_cli("clone", f"{pool}/{image['id']}@snap", clone)
+    rbd_cli("clone", f"{pool}/{name}@{snapshot}", clone)
     try:
         response = await client.delete(f"/v2/images/{image['id']}")
         assert response.status_code == 409, response.text

@@ -31,11 +31,11 @@ class json_array_of(FunctionElement[str]):
     name = "json_array_of"
 
 
-class json_pair(FunctionElement[Any]):
-    """``[a, b]`` of one row: an element for :class:`json_array_of`."""
+class json_tuple(FunctionElement[Any]):
+    """``[a, b, ...]`` of one row: an element for :class:`json_array_of`."""
 
     inherit_cache = True
-    name = "json_pair"
+    name = "json_tuple"
 
 
 def _arguments(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
@@ -62,11 +62,11 @@ def _array_sqlite(element: json_array_of, compiler: Any, **kw: Any) -> str:
     return f"json_group_array({_arguments(element, compiler, **kw)})"
 
 
-@compiles(json_pair, "postgresql")
-def _pair_pg(element: json_pair, compiler: Any, **kw: Any) -> str:
+@compiles(json_tuple, "postgresql")
+def _tuple_pg(element: json_tuple, compiler: Any, **kw: Any) -> str:
     return f"json_build_array({_arguments(element, compiler, **kw)})"
 
 
-@compiles(json_pair, "sqlite")
-def _pair_sqlite(element: json_pair, compiler: Any, **kw: Any) -> str:
+@compiles(json_tuple, "sqlite")
+def _tuple_sqlite(element: json_tuple, compiler: Any, **kw: Any) -> str:
     return f"json_array({_arguments(element, compiler, **kw)})"

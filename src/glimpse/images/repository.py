@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from glimpse.clock import utcnow
-from glimpse.db.aggregates import json_array_of, json_object_of, json_pair
+from glimpse.db.aggregates import json_array_of, json_object_of, json_tuple
 from glimpse.db.tables import (
     image_locations,
     image_members,
@@ -55,8 +55,12 @@ EXTRA_COLUMNS = [
     .where(image_tags.c.image_id == images.c.id)
     .scalar_subquery()
     .label("x_tags"),
-    # the stores holding the data, [location id, store] each
-    select(json_array_of(json_pair(image_locations.c.id, image_locations.c.store)))
+    # the stores holding the data, [location id, store, url] each
+    select(
+        json_array_of(
+            json_tuple(image_locations.c.id, image_locations.c.store, image_locations.c.url)
+        )
+    )
     .where(image_locations.c.image_id == images.c.id, image_locations.c.store.is_not(None))
     .scalar_subquery()
     .label("x_stores"),
@@ -164,8 +168,10 @@ def whole_image_from_row(row: Row[Any]) -> Image:
     if tags is not None:
         image.tags = orjson.loads(tags)
     if stores is not None:
-        # store names by location id, each once
-        image.stores = list(dict.fromkeys(name for _, name in sorted(orjson.loads(stores))))
+        # by location id: each store once, with its first location's URL
+        for _, name, url in sorted(orjson.loads(stores)):
+            image.store_urls.setdefault(name, url)
+        image.stores = list(image.store_urls)
     return image
 
 

@@ -62,6 +62,8 @@ class Image:
     tags: list[str] = field(default_factory=list)
     # the stores holding the data, in the order of its locations (multi-store)
     stores: list[str] = field(default_factory=list)
+    # each of those stores' first location URL (what `direct_url` shows)
+    store_urls: dict[str, str] = field(default_factory=dict)
 
     def base_values(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in BASE_ATTRIBUTES}

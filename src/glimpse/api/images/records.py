@@ -34,11 +34,18 @@ class ImagesApi:
         self._schema_properties = frozenset(images.schemas.image["properties"])
 
     def _view(self, image: Image) -> dict[str, object]:
-        view = image_view(image, self._schema_properties)
-        if self._stores is not None and self._multi_store and image.stores:
+        stores = image.stores
+        if self._stores is not None and self._multi_store and stores:
             # Glance lists an image's stores by weight, highest first
             weight = self._stores.weight
-            view["stores"] = ",".join(sorted(image.stores, key=lambda name: -weight(name)))
+            stores = sorted(stores, key=lambda name: -weight(name))
+        # Glance's direct_url: the first location of the store it would read first
+        direct_url = (
+            image.store_urls[stores[0]] if self.settings.show_image_direct_url and stores else None
+        )
+        view = image_view(image, self._schema_properties, direct_url)
+        if self._multi_store and stores:
+            view["stores"] = ",".join(stores)
         return view
 
     def register(self, router: Router) -> None:

@@ -14,10 +14,12 @@ def timestamp(value: datetime) -> str:
     return value.isoformat(timespec="seconds") + "Z"
 
 
-def image_view(image: Image, schema_properties: Collection[str] = ()) -> dict[str, Any]:
+def image_view(
+    image: Image, schema_properties: Collection[str] = (), direct_url: str | None = None
+) -> dict[str, Any]:
     """``schema_properties``: names the image schema defines; a null value of one of them
     (``kernel_id``) stays null, any other null property is rendered as "" (Glance's
-    schema filter)."""
+    schema filter). ``direct_url``: shown where Glance shows it, when given."""
     # extra properties first, then the base attributes, as Glance emits them
     view: dict[str, Any] = {
         name: ("" if value is None and name not in schema_properties else value)
@@ -42,6 +44,10 @@ def image_view(image: Image, schema_properties: Collection[str] = ()) -> dict[st
         id=image.id,
         created_at=timestamp(image.created_at),
         updated_at=timestamp(image.updated_at),
+    )
+    if direct_url is not None:
+        view["direct_url"] = direct_url
+    view.update(
         tags=list(image.tags),
         self=f"/v2/images/{image.id}",
         file=f"/v2/images/{image.id}/file",

@@ -5,8 +5,12 @@ once housekeeping ran)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
+import signal
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +25,14 @@ from tests.support.ceph import (
     PrivateRgw,
     private_rgw,
     rbd_section,
+    require,
     s3_bucket,
     s3_client,
     s3_section,
 )
 from tests.support.images import OCTETS, create, show
 from tests.support.records import admin
+from tests.support.server import free_port
 from tests.support.swift import SwiftServer
 
 MiB = 1 << 20
@@ -230,3 +236,64 @@ async def test_stores_detail_properties_as_glance_shows_them(
             "large_object_chunk_size": 30 * MiB,
         },
     )
+
+
+@pytest.fixture
+def private_ceph() -> Iterator[dict[str, str]]:
+    """A Ceph of the test's own (mon and one memstore OSD, on ports of its own), which
+    the test may stop; its env (CEPH_CONF, CEPH_POOL, CEPH_BASE)."""
+    pytest.importorskip("rbd", reason="Ceph's python3-rbd (scripts/test links it)")
+    require(("CEPH_CONF",))  # the test Ceph's packages are installed
+    base = Path(tempfile.mkdtemp(prefix="ceph-", dir="/tmp")) / "ceph"  # (socket paths)
+    messenger = 30000 + secrets.randbelow(300) * 100
+    env = {
+        # (not the test Ceph's CEPH_KEYRING & co: the CLI would use them)
+        **{name: value for name, value in os.environ.items() if not name.startswith("CEPH_")},
+        "CEPH_BASE": str(base),
+        "CEPH_MON_PORT_V2": str(free_port()),
+        "CEPH_MON_PORT_V1": str(free_port()),
+        "CEPH_BIND_PORT_MIN": str(messenger),
+        "CEPH_BIND_PORT_MAX": str(messenger + 99),
+        "CEPH_OSD_STORE": "memstore",
+        "CEPH_OSD_SIZE_GB": "1",
+        "CEPH_RGW": "0",
+        "CEPH_MGR": "0",
+    }
+    scripts = Path(__file__).parents[2] / ".ci" / "backends"
+    subprocess.run([scripts / "ceph-up.sh"], env=env, check=True, capture_output=True)
+    try:
+        yield {"CEPH_CONF": str(base / "ceph.conf"), "CEPH_POOL": "images", "CEPH_BASE": str(base)}
+    finally:
+        env["CEPH_PURGE"] = "1"
+        subprocess.run([scripts / "ceph-down.sh"], env=env, capture_output=True)
+
+
+async def test_an_rbd_cluster_whose_mon_is_gone(
+    make_client: Any, tmp_path: Path, private_ceph: dict[str, str], monkeypatch: Any
+) -> None:
+    """The monitor stopped before the store first connects: 503, the image ``queued``;
+    once the monitor is back, the same store connects and the image uploads."""
+    monkeypatch.delenv("CEPH_KEYRING", raising=False)  # (librados would use the test Ceph's)
+    conf, base = private_ceph["CEPH_CONF"], Path(private_ceph["CEPH_BASE"])
+    mon_pid = int((base / "run" / "mon.a.pid").read_text())
+    remote = rbd_section(
+        pool=private_ceph["CEPH_POOL"], rbd_store_ceph_conf=conf, rados_connect_timeout=2
+    )
+    client = await make_client(**sections(tmp_path, remote))
+    image = await create(client)
+    os.kill(mon_pid, signal.SIGTERM)
+    while Path(f"/proc/{mon_pid}").exists():
+        await asyncio.sleep(0.05)
+    response = await upload_to(client, image["id"], os.urandom(MiB))
+    assert response.status_code == 503, response.text
+    shown = await show(client, image["id"])
+    assert (shown["status"], shown["size"]) == ("queued", None)
+    subprocess.run(["ceph-mon", "-c", conf, "-i", "a"], check=True)
+    for _ in range(60):  # (cephx answers EACCES until the restarted mon is in quorum)
+        asked = ["ceph", "-c", conf, "--connect-timeout", "5", "mon", "stat"]
+        if subprocess.run(asked, capture_output=True).returncode == 0:
+            break
+        await asyncio.sleep(0.5)
+    data = os.urandom(2 * MiB)
+    assert (await upload_to(client, image["id"], data)).status_code == 204
+    assert (await client.get(f"/v2/images/{image['id']}/file")).content == data

@@ -173,10 +173,19 @@ class RbdStore:
         self.name = name
         self.pool = settings.rbd_store_pool
         self.order = (settings.rbd_store_chunk_size * MiB).bit_length() - 1
-        timeout = str(int(settings.rados_connect_timeout) or 15)
-        self._cluster = rados.Rados(
-            conffile=settings.rbd_store_ceph_conf,
-            rados_id=settings.rbd_store_user,
+        self._settings = settings
+        self._cluster = self._handle()
+        self._ioctx: Any = None
+        self._connecting = threading.Lock()
+        self.fsid: str | None = None
+
+    # ---- the cluster (blocking; on the data pool)
+
+    def _handle(self) -> Any:
+        timeout = str(int(self._settings.rados_connect_timeout) or 15)
+        return rados.Rados(
+            conffile=self._settings.rbd_store_ceph_conf,
+            rados_id=self._settings.rbd_store_user,
             conf={
                 "client_mount_timeout": timeout,
                 "rados_mon_op_timeout": timeout,
@@ -186,18 +195,20 @@ class RbdStore:
                 "rbd_cache": "false",
             },
         )
-        self._ioctx: Any = None
-        self._connecting = threading.Lock()
-        self.fsid: str | None = None
-
-    # ---- the cluster (blocking; on the data pool)
 
     def ioctx(self) -> Any:
         """The pool's I/O context, connecting on first use."""
         with self._connecting:
             if self._ioctx is None:
                 if self._cluster.state != "connected":
-                    self._cluster.connect()
+                    try:
+                        self._cluster.connect()
+                    except rados.Error:
+                        # a handle whose connect failed cannot connect again (EINPROGRESS
+                        # for ever): the next use starts from a new one
+                        self._cluster.shutdown()
+                        self._cluster = self._handle()
+                        raise
                 self.fsid = self._cluster.get_fsid()
                 self._ioctx = self._cluster.open_ioctx(self.pool)
             return self._ioctx

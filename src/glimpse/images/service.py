@@ -230,6 +230,17 @@ class ImageService:
         image = await self.db.read(lambda repo: self.visible_image(repo, context, image_id))
         return self.as_seen(context, image)
 
+    async def locations(self, context: RequestContext, image_id: str) -> list[Location]:
+        """Where an image's data is (``GET …/locations``, 2.17): for services, which read
+        it from the stores themselves (``fetch_image_location``)."""
+
+        def work(repo: ImageRepository) -> list[Location]:
+            image = self.found_image(repo, context, image_id)
+            self.enforce(context, "fetch_image_location", image)
+            return repo.get_locations(image_id)
+
+        return await self.db.read(work)
+
     async def list_images(self, context: RequestContext, query: ImageQuery) -> ImagePage:
         if not self.policy.allows("get_images", context, {"project_id": context.project_id}):
             raise NotPermitted("You are not authorized to complete get_images action.")

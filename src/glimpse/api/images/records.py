@@ -53,6 +53,7 @@ class ImagesApi:
         router.add(
             "/v2/images/{image_id}", {"GET": self.show, "PATCH": self.update, "DELETE": self.delete}
         )
+        router.add("/v2/images/{image_id}/locations", {"GET": self.locations})
         router.add("/v2/images/{image_id}/actions/deactivate", {"POST": self.deactivate})
         router.add("/v2/images/{image_id}/actions/reactivate", {"POST": self.reactivate})
         router.add(
@@ -86,6 +87,22 @@ class ImagesApi:
     async def show(self, request: Request, image_id: str) -> Response:
         await reject_body(request)
         return json_response(self._view(await self.images.get(context_of(request), image_id)))
+
+    async def locations(self, request: Request, image_id: str) -> Response:
+        await reject_body(request)
+        found = await self.images.locations(context_of(request), image_id)
+        # with several stores Glance names each location's store in its metadata
+        return json_response(
+            [
+                {
+                    "url": location.url,
+                    "metadata": {**location.metadata, "store": location.store}
+                    if self._multi_store and location.store
+                    else location.metadata,
+                }
+                for location in found
+            ]
+        )
 
     async def update(self, request: Request, image_id: str) -> Response:
         dialect = media_type(request.headers.get("content-type"))

@@ -266,6 +266,7 @@ def private_ceph() -> Iterator[dict[str, str]]:
     finally:
         env["CEPH_PURGE"] = "1"
         subprocess.run([scripts / "ceph-down.sh"], env=env, capture_output=True)
+        base.parent.rmdir()
 
 
 async def test_an_rbd_cluster_whose_mon_is_gone(

@@ -9,15 +9,13 @@ import contextlib
 import os
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_until_answers
 
 S3_ENV = ("S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -136,17 +134,10 @@ class PrivateRgw:
             f"--pid_file={self.directory / 'rgw.pid'}",
             f"--log_file={self.directory / 'rgw.log'}",
         ]  # fmt: skip
-        with (self.directory / "rgw.out").open("ab") as out:
+        out_path = self.directory / "rgw.out"
+        with out_path.open("ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.endpoint, timeout=2)
-                return
-            except httpx.HTTPError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"private radosgw did not start: {self.directory}") from None
-                time.sleep(0.1)
+        wait_until_answers(self.process, self.endpoint, 60, out_path.read_text)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from swiftclient.client import ClientException, Connection
 
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_until_answers
 
 
 @dataclass(frozen=True)
@@ -120,9 +119,8 @@ class PrivateProxy:
         self.conf = directory / "proxy-server.conf"
         self.conf.write_text(text.replace(shared_port[0], f"bind_port = {self.port}"))
         self.log = directory / "proxy-server.log"
-        self.server = SwiftServer(
-            f"http://127.0.0.1:{self.port}/auth/v1.0", shared.user, shared.key
-        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = SwiftServer(f"{self.url}/auth/v1.0", shared.user, shared.key)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -131,15 +129,8 @@ class PrivateProxy:
             self.process = subprocess.Popen(
                 [str(binary), str(self.conf)], stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.server.connect().get_auth()
-                return
-            except Exception:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"private Swift proxy did not start: {self.log}") from None
-                time.sleep(0.1)
+        # (swift-up.sh's proxy pipeline starts with the healthcheck middleware)
+        wait_until_answers(self.process, f"{self.url}/healthcheck", 60, self.log.read_text)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -333,8 +333,9 @@ class RbdStore:
             yield location
 
     async def properties(self) -> dict[str, Any]:
-        with contextlib.suppress(StoreUnavailable):  # the cluster away: no fsid to tell
-            await self.probe()
+        if self.fsid is None:  # learnt on connecting; the cluster away: none to tell
+            with contextlib.suppress(StoreUnavailable):
+                await self.probe()
         return {
             "chunk_size": 1 << self.order,
             "pool": self.pool,

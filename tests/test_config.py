@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from glimpse.config import FileStoreSettings, Settings, parse_size
+from glimpse.config import FileStoreSettings, HttpStoreSettings, Settings, parse_size
 
 
 def settings(tmp_path: Path, **values: Any) -> Settings:
@@ -111,7 +111,8 @@ def test_resolved_stores_put_the_default_first(tmp_path: Path) -> None:
 
 def test_resolved_stores_of_flat_settings(tmp_path: Path) -> None:
     assert settings(tmp_path).resolved_stores == {
-        "file": FileStoreSettings(type="file", directory=tmp_path / "images")
+        "file": FileStoreSettings(type="file", directory=tmp_path / "images"),
+        "http": HttpStoreSettings(type="http"),
     }
     flat = settings(
         tmp_path,
@@ -123,8 +124,22 @@ def test_resolved_stores_of_flat_settings(tmp_path: Path) -> None:
     assert flat.resolved_stores == {
         "file": FileStoreSettings(
             type="file", directory=Path("/srv/flat"), fsync=False, direct_io=False
-        )
+        ),
+        "http": HttpStoreSettings(type="http"),
     }
+
+
+def test_an_http_store_is_never_the_default(tmp_path: Path) -> None:
+    web = {"type": "http"}
+    disk = {"type": "file", "directory": "/srv/fast"}
+    with pytest.raises(ValidationError, match=r"'web' is read-only .* set default_store"):
+        settings(tmp_path, stores={"web": web, "fast": disk})
+    with pytest.raises(ValidationError, match="'web' is read-only"):
+        settings(tmp_path, stores={"fast": disk, "web": web}, default_store="web")
+    with pytest.raises(ValidationError, match="os_glance_staging_store' cannot be read-only"):
+        settings(tmp_path, stores={"fast": disk, "os_glance_staging_store": web})
+    chosen = settings(tmp_path, stores={"web": web, "fast": disk}, default_store="fast")
+    assert list(chosen.resolved_stores) == ["fast", "web"]
 
 
 # -------------------------------------------------------------- public url

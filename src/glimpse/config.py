@@ -76,6 +76,13 @@ class FileStoreSettings(StoreSectionBase):
     direct_io: bool = True
 
 
+class HttpStoreSettings(StoreSectionBase):
+    """Read-only data at HTTP(S) URLs (locations added through the location APIs),
+    fetched through the import filters (``import_*``) and web_download timeouts."""
+
+    type: Literal["http"]
+
+
 class S3StoreSettings(StoreSectionBase):
     """An S3 bucket (AWS, Ceph RGW, MinIO), with glance_store's option names and defaults."""
 
@@ -146,7 +153,7 @@ class RbdStoreSettings(StoreSectionBase):
 
 # one member per store type; the `type` key of a section picks it
 StoreSettings = Annotated[
-    FileStoreSettings | S3StoreSettings | SwiftStoreSettings | RbdStoreSettings,
+    FileStoreSettings | HttpStoreSettings | S3StoreSettings | SwiftStoreSettings | RbdStoreSettings,
     Field(discriminator="type"),
 ]
 
@@ -162,6 +169,8 @@ STAGING_STORE_NAME = "os_glance_staging_store"
 
 # the name of the one store the flat file_store_* settings describe
 FLAT_STORE_NAME = "file"
+# beside it, as Glance's default `stores = file,http`: HTTP locations can be read
+FLAT_HTTP_STORE_NAME = "http"
 _FLAT_STORE_SETTINGS = frozenset({"file_store_dir", "file_store_fsync", "file_store_direct_io"})
 
 
@@ -489,6 +498,15 @@ class Settings(BaseSettings):
                 f"default_store {self.default_store!r} is not a configured store "
                 f"({', '.join(names)})"
             )
+        default = self.default_store or names[0]
+        if isinstance(self.stores.get(default), HttpStoreSettings):
+            raise ValueError(
+                f"store {default!r} is read-only (type http) and cannot be the default store"
+                + ("" if self.default_store else ": set default_store")
+            )
+        staging = self.stores.get(STAGING_STORE_NAME)
+        if isinstance(staging, HttpStoreSettings):
+            raise ValueError(f"store {STAGING_STORE_NAME!r} cannot be read-only (type http)")
         return self
 
     @property
@@ -503,7 +521,8 @@ class Settings(BaseSettings):
                 directory=self.file_store_dir or self.data_dir / "images",
                 fsync=self.file_store_fsync,
                 direct_io=self.file_store_direct_io,
-            )
+            ),
+            FLAT_HTTP_STORE_NAME: HttpStoreSettings(type="http"),
         }
         default = self.default_store or next(iter(stores))
         return {default: stores[default], **stores}

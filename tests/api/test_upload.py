@@ -333,7 +333,7 @@ async def test_non_bare_containers_are_not_inspected(client: httpx.AsyncClient) 
 @pytest.fixture
 def unwritable_store(make_settings: Any) -> Iterator[Path]:
     """The file store's directory, made unwritable for real."""
-    (store,) = make_settings().resolved_stores.values()
+    store = make_settings().resolved_stores["file"]
     store.directory.mkdir(parents=True, exist_ok=True)
     with unwritable(store.directory):
         yield store.directory

@@ -20,8 +20,9 @@ import pytest
 from glimpse.app import Glimpse
 from glimpse.config import Settings
 from tests.conftest import wipe
-from tests.imports.conftest import Web, md5
+from tests.imports.conftest import md5
 from tests.support.server import ServerProcess
+from tests.support.web import Web
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.records import OCTETS, admin, caller, create_image
+from tests.support.web import Web
 
 OWNER = caller("owner")
 METHODS = ["glance-direct", "web-download", "copy-image"]
@@ -86,50 +85,6 @@ async def settled(client: httpx.AsyncClient, image_id: str, timeout: float = 20)
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class Web:
-    """An HTTP server on 127.0.0.1 whose paths answer as the test says."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        routes = self.routes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                route = routes.get(self.path)
-                if route is None:
-                    self.send_error(404)
-                    return
-                route(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def serve(self, path: str, data: bytes) -> str:
-        def route(handler: BaseHTTPRequestHandler) -> None:
-            handler.send_response(200)
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-
-        self.routes[path] = route
-        return self.url(path)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.imports.conftest import Web, new_image, settled, stage, start_import
+from tests.imports.conftest import new_image, settled, stage, start_import
 from tests.support.records import admin
+from tests.support.web import Web
 
 # scripts/test installs qemu-img and requires it; elsewhere its absence is a named skip
 pytestmark = pytest.mark.skipif(

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.imports.conftest import Web
 from tests.support.keystone import Keystone, KeystoneInstance
 from tests.support.server import ServerProcess
+from tests.support.web import Web
 
 pytestmark = pytest.mark.e2e
 

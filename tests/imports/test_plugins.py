@@ -28,7 +28,6 @@ from glimpse.tasks.model import JobFailed
 from tests.imports.conftest import (
     OWNER,
     VIRTUAL,
-    Web,
     fake_qemu_img,
     gone,
     md5,
@@ -40,6 +39,7 @@ from tests.imports.conftest import (
     written_qcow2,
 )
 from tests.support.records import admin
+from tests.support.web import Web
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-img") is None and os.environ.get("GLIMPSE_TEST_REQUIRE_QEMU_IMG") != "1",

@@ -16,7 +16,8 @@ import pytest
 from glimpse.config import Settings
 from glimpse.imports.web import WebSource
 from glimpse.tasks.model import JobFailed
-from tests.imports.conftest import OWNER, Web, md5, new_image, settled, start_import
+from tests.imports.conftest import OWNER, md5, new_image, settled, start_import
+from tests.support.web import Web
 
 
 def web_body(uri: str) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.imports.conftest import (
-    Web,
     fake_qemu_img,
     gone,
     md5,
@@ -32,6 +31,7 @@ from tests.imports.conftest import (
     written_qcow2,
 )
 from tests.support.records import admin
+from tests.support.web import Web
 
 
 def _settings_env(settings: dict[str, Any], database_url: str, data_dir: Path) -> dict[str, str]:

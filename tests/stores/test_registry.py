@@ -12,6 +12,7 @@ from glimpse.config import Settings
 from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.file import FileStore
+from glimpse.stores.http import HttpStore
 from glimpse.stores.registry import StoreRegistry, build_stores
 from tests.support.store_data import get, put
 
@@ -96,8 +97,9 @@ def test_build_stores_from_flat_settings(tmp_path: Path) -> None:
         file_store_direct_io=False,
     )
     registry = build_stores(settings)
-    [store] = list(registry)
+    store, web = list(registry)
     assert isinstance(store, FileStore)
+    assert isinstance(web, HttpStore) and not web.writable
     assert (store.name, store.directory, store.fsync, store.direct_io) == (
         "file",
         tmp_path / "flat",
@@ -108,8 +110,10 @@ def test_build_stores_from_flat_settings(tmp_path: Path) -> None:
 
 
 def test_build_stores_flat_defaults(tmp_path: Path) -> None:
-    [store] = list(build_stores(Settings(data_dir=tmp_path)))
+    # beside the file store, Glance's default http store (read-only) for HTTP locations
+    store, web = list(build_stores(Settings(data_dir=tmp_path)))
     assert isinstance(store, FileStore)
+    assert (web.name, web.writable) == ("http", False)
     assert (store.name, store.directory, store.fsync) == ("file", tmp_path / "images", True)
 
 

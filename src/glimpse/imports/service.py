@@ -16,12 +16,13 @@ from glimpse.errors import Conflict, InvalidInput
 from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
 from glimpse.images.status import Move
-from glimpse.imports.web import UrlRefused, WebSource
+from glimpse.imports.web import WebSource
 from glimpse.model.context import RequestContext
 from glimpse.model.images import Image, Status
 from glimpse.notifications.payloads import task_payload
 from glimpse.quotas.usage import IMAGE_SIZE_TOTAL
 from glimpse.stores.registry import StoreRegistry
+from glimpse.stores.web_guard import UrlRefused
 from glimpse.tasks.model import PRIVATE_INPUT, Task
 from glimpse.tasks.repository import TaskRepository
 

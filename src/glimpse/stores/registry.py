@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from glimpse.config import (
     STAGING_STORE_NAME,
     FileStoreSettings,
+    HttpStoreSettings,
     RbdStoreSettings,
     S3StoreSettings,
     Settings,
@@ -18,8 +19,10 @@ from glimpse.errors import InvalidInput, StoreUnavailable
 from glimpse.model.images import Location
 from glimpse.stores.base import Store
 from glimpse.stores.file import FileStore
+from glimpse.stores.http import HttpStore
 from glimpse.stores.measured import MeasuredStore
 from glimpse.stores.swift import MiB, SwiftAccount, SwiftStore
+from glimpse.stores.web_guard import WebGuard
 
 
 class StoreRegistry:
@@ -89,7 +92,11 @@ class StoreRegistry:
         raise StoreUnavailable(f"No configured store handles the location {location.url}")
 
 
-def build_store(name: str, settings: StoreSettings) -> Store:
+def build_store(name: str, settings: StoreSettings, guard: WebGuard | None = None) -> Store:
+    if isinstance(settings, HttpStoreSettings):
+        if guard is None:
+            raise AssertionError(f"the http store {name} needs the web guard")
+        return HttpStore(name, guard)
     if isinstance(settings, FileStoreSettings):
         return FileStore(
             name, settings.directory, fsync=settings.fsync, direct_io=settings.direct_io
@@ -126,7 +133,8 @@ def build_store(name: str, settings: StoreSettings) -> Store:
 def build_stores(settings: Settings) -> StoreRegistry:
     """Every configured store; the default one first."""
     sections = settings.resolved_stores
-    stores = [build_store(name, section) for name, section in sections.items()]
+    guard = WebGuard(settings)
+    stores = [build_store(name, section, guard) for name, section in sections.items()]
     if settings.metrics != "off":
         stores = [MeasuredStore(store) for store in stores]
     return StoreRegistry(

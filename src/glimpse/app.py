@@ -30,6 +30,7 @@ from glimpse.api.health import Health
 from glimpse.api.identity.routes import IdentityApi
 from glimpse.api.images.data import ImageDataApi
 from glimpse.api.images.imports import ImportsApi
+from glimpse.api.images.locations import LocationsApi
 from glimpse.api.images.members import MembersApi
 from glimpse.api.images.records import ImagesApi
 from glimpse.api.metadefs.routes import MetadefsApi
@@ -52,6 +53,7 @@ from glimpse.image_data.store_copies import StoreCopies
 from glimpse.image_data.upload import ImageUpload
 from glimpse.image_data.verification import VERIFY_JOB, Verifier
 from glimpse.images.counts import status_counts
+from glimpse.images.locations import UrlChecker
 from glimpse.images.members import MemberService
 from glimpse.images.policies import RULES as IMAGE_RULES
 from glimpse.images.protections import (
@@ -64,6 +66,7 @@ from glimpse.images.schema import Schemas
 from glimpse.images.scrubber import Scrubber
 from glimpse.images.service import ImageService
 from glimpse.imports.job import ImportJob
+from glimpse.imports.location_import import LOCATION_TASK, LocationImportJob, LocationImports
 from glimpse.imports.service import IMPORT_TASK, ImportService
 from glimpse.memory import BUDGET, limit_malloc_arenas
 from glimpse.metadefs.policies import RULES as METADEF_RULES
@@ -72,6 +75,7 @@ from glimpse.model.context import RequestContext
 from glimpse.notifications.notifier import Notifier
 from glimpse.quotas.enforcer import Quotas
 from glimpse.stores.registry import StoreRegistry, build_stores
+from glimpse.stores.web_guard import WebGuard
 from glimpse.tasks.counts import backlog
 from glimpse.tasks.leases import JobLease
 from glimpse.tasks.policies import RULES as TASK_RULES
@@ -153,9 +157,10 @@ def build_worker(
         quotas=quotas,
         notifier=notifier,
     )
+    locations = LocationImportJob(db=db, stores=stores, settings=settings)
     return Worker(
         db,
-        {IMPORT_TASK: job},
+        {IMPORT_TASK: job, LOCATION_TASK: locations},
         lease_seconds=settings.task_lease_seconds,
         time_to_live=timedelta(hours=settings.task_time_to_live_hours),
         notifier=notifier,
@@ -188,6 +193,7 @@ class Glimpse:
             settings=settings,
             protections=PropertyProtections(protection_file, self.policy),
             notifier=Notifier(settings),
+            urls=UrlChecker(self.stores, WebGuard(settings)),
         )
         self.housekeeping = Housekeeping(self.db, removal)
         self.scrubber = Scrubber(self.db, removal, settings)
@@ -219,6 +225,17 @@ class Glimpse:
         for api in (
             ImagesApi(self.images, settings, self.stores),
             ImportsApi(staging, imports),
+            LocationsApi(
+                self.images,
+                LocationImports(
+                    db=self.db,
+                    images=self.images,
+                    stores=self.stores,
+                    settings=settings,
+                    wake=self.worker.wake,
+                ),
+                self.stores.multi,
+            ),
             TasksApi(
                 TaskService(self.db, self.policy), self.images, limit_max=settings.api_limit_max
             ),

@@ -203,6 +203,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "api_limit_max": (1, None),
     "image_property_quota": (-1, None),
     "image_tag_quota": (-1, None),
+    "image_location_quota": (-1, None),
+    "http_retries": (0, 100),
     "image_member_quota": (-1, None),
     "web_download_connect_timeout": (0.1, 3600),
     "web_download_read_timeout": (0.1, 3600),
@@ -353,9 +355,18 @@ class Settings(BaseSettings):
     image_property_quota: int = 128
     image_tag_quota: int = 128
     image_member_quota: int = 128
+    image_location_quota: int = 10
     hashing_algorithm: str = "sha512"
     # `direct_url` in image views: where the data is (Nova and Cinder clone RBD images from it)
     show_image_direct_url: bool = False
+    # `locations` in image views and PATCH of them (Glance's deprecated option: every
+    # caller who sees an image sees where its data is; the owner may add locations)
+    show_multiple_locations: bool = False
+    # POST …/locations: read the data for its checksum and hash (before the image turns
+    # active when the caller gave a hash to check, after when not), reading it again up
+    # to http_retries times when a read breaks off
+    do_secure_hash: bool = True
+    http_retries: int = 3
     container_formats: list[str] = DEFAULT_CONTAINER_FORMATS
     disk_formats: list[str] = DEFAULT_DISK_FORMATS
     require_image_format_match: bool = True

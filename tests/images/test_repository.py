@@ -163,6 +163,7 @@ def _sources(move: Move) -> set[str]:
         Move.START_IMPORT: {"queued", "uploading"},
         Move.FINISH_IMPORT: {"importing"},
         Move.FAIL_IMPORT: {"importing"},
+        Move.ACTIVATE_WITH_LOCATION: {"queued"},
         Move.DEACTIVATE: {"active"},
         Move.REACTIVATE: {"deactivated"},
         Move.DELETE: live,

@@ -104,6 +104,7 @@ EXPECTED: dict[Move, dict[str, Outcome]] = {
             (Move.START_IMPORT, {"queued", "uploading"}, "importing"),
             (Move.FINISH_IMPORT, {"importing"}, "active"),
             (Move.FAIL_IMPORT, {"importing"}, "queued"),
+            (Move.ACTIVATE_WITH_LOCATION, {"queued"}, "active"),
         ]
     },
     # delayed delete

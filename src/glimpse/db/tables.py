@@ -97,6 +97,8 @@ image_locations = Table(
     Column("meta", Text, nullable=False, default="{}"),  # JSON object
     Column("created_at", DateTime, nullable=False),
     Index("ix_image_locations_image_id", "image_id"),
+    # whether any image still holds the data at a URL (0210_location_urls)
+    Index("ix_image_locations_url", "url", postgresql_using="hash"),
 )
 
 # An upload in progress: who holds it and until when. A lease nobody renews marks an

@@ -21,6 +21,7 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
+from glimpse.images.locations import LocationEdit
 from glimpse.images.protections import Operation
 from glimpse.images.schema import Schemas
 from glimpse.images.status import FORMATS_EDITABLE
@@ -34,6 +35,8 @@ class PatchOp:
     value: Any = None
     # v2.0 media type: `add` of an existing property is a conflict, not an overwrite
     strict_add: bool = False
+    # the second path segment, where a path has one (`/locations/<N or ->`)
+    position: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ def apply_patch(
     is_admin: bool,
     protect: Callable[[str, Operation], None] | None = None,
     unseen_properties: int = 0,
+    locations: LocationEdit | None = None,
 ) -> Changes:
     """Apply ``ops`` (already through :func:`check_op`) to ``image`` in memory.
 
@@ -107,8 +111,10 @@ def apply_patch(
     ``authorize(rule)`` raises unless the caller may change the image by that rule;
     ``protect(name, operation)`` raises unless property protections let the caller create,
     update or delete that property (``image.properties`` then holds only those the caller
-    may read; ``unseen_properties`` counts the others, for the quota). Each operation is
-    checked in Glance's order, so the first refusal decides the answer.
+    may read; ``unseen_properties`` counts the others, for the quota). ``locations``
+    takes the location operations (None: locations are not shown, and not edited).
+    Each operation is checked in Glance's order, so the first refusal decides the
+    answer.
     """
     changes = Changes()
     original = set(image.properties)
@@ -116,7 +122,8 @@ def apply_patch(
     for op in ops:
         name = op.name
         if name == "locations":
-            _locations(op, authorize)
+            _locations(op, authorize, locations)
+            continue
         if op.op == "replace" and name == "owner" and not is_admin:
             raise NotPermitted("Owner can't be updated by non admin.")
         if name == "visibility" and op.op != "remove":
@@ -162,14 +169,20 @@ def apply_patch(
     return changes
 
 
-def _locations(op: PatchOp, authorize: Callable[[str], None]) -> None:
-    """Location edits need ``show_multiple_locations``, which glimpse does not offer;
-    Glance asks their policy first."""
+def _locations(op: PatchOp, authorize: Callable[[str], None], edit: LocationEdit | None) -> None:
+    """Location edits need ``show_multiple_locations``; Glance asks their policy first."""
     if op.op == "replace" and not op.value:
         raise NotPermitted("Cannot set locations to empty list.")
     authorize("delete_image_location" if op.op == "remove" else "set_image_location")
-    verb = {"add": "add", "remove": "remove", "replace": "update"}[op.op]
-    raise NotPermitted(f"It's not allowed to {verb} locations if locations are invisible.")
+    if edit is None:
+        verb = {"add": "add", "remove": "remove", "replace": "update"}[op.op]
+        raise NotPermitted(f"It's not allowed to {verb} locations if locations are invisible.")
+    if op.op == "add":
+        edit.add(op.position, op.value)
+    elif op.op == "replace":
+        edit.replace(op.value)
+    else:
+        edit.remove(op.position)
 
 
 def _set_base(

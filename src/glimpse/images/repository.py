@@ -55,15 +55,20 @@ EXTRA_COLUMNS = [
     .where(image_tags.c.image_id == images.c.id)
     .scalar_subquery()
     .label("x_tags"),
-    # the stores holding the data, [location id, store, url] each
+    # where the data is, [location id, store, url, metadata] each
     select(
         json_array_of(
-            json_tuple(image_locations.c.id, image_locations.c.store, image_locations.c.url)
+            json_tuple(
+                image_locations.c.id,
+                image_locations.c.store,
+                image_locations.c.url,
+                image_locations.c.meta,
+            )
         )
     )
-    .where(image_locations.c.image_id == images.c.id, image_locations.c.store.is_not(None))
+    .where(image_locations.c.image_id == images.c.id)
     .scalar_subquery()
-    .label("x_stores"),
+    .label("x_locations"),
 ]
 WHOLE_IMAGE_COLUMNS = [*IMAGE_COLUMNS, *EXTRA_COLUMNS]
 
@@ -148,6 +153,11 @@ _FORGET_EACH = [
 _FORGET_ALL = _FORGET_EACH[2].add_cte(
     _FORGET_EACH[0].cte("gone_properties"), _FORGET_EACH[1].cte("gone_tags")
 )
+_HELD = (
+    select(image_locations.c.url)
+    .where(image_locations.c.url.in_(bindparam("urls", expanding=True)))
+    .distinct()
+)
 _IS_MEMBER = select(image_members.c.id).where(
     image_members.c.image_id == bindparam("image_id"),
     image_members.c.member == bindparam("project"),
@@ -161,18 +171,27 @@ def image_from_row(row: Row[Any]) -> Image:
 def whole_image_from_row(row: Row[Any]) -> Image:
     """An image from a row of ``WHOLE_IMAGE_COLUMNS``."""
     values = row._asdict()
-    properties, tags, stores = (values.pop(key) for key in ("x_properties", "x_tags", "x_stores"))
+    properties, tags, locations = (
+        values.pop(key) for key in ("x_properties", "x_tags", "x_locations")
+    )
     image = Image(**values)
     if properties is not None:
         image.properties = orjson.loads(properties)
     if tags is not None:
         image.tags = orjson.loads(tags)
-    if stores is not None:
-        # by location id: each store once, with its first location's URL
-        for _, name, url in sorted(orjson.loads(stores)):
-            image.store_urls.setdefault(name, url)
-        image.stores = list(image.store_urls)
+    if locations is not None:
+        image.place(
+            [
+                Location(url, _metadata(meta), name)
+                for _, name, url, meta in sorted(orjson.loads(locations))  # by location id
+            ]
+        )
     return image
+
+
+def _metadata(meta: str) -> dict[str, object]:
+    # nearly always empty: skip the parse
+    return {} if meta == "{}" else orjson.loads(meta)
 
 
 class ImageRepository:
@@ -423,7 +442,38 @@ class ImageRepository:
             )
         )
 
+    def set_locations(self, image_id: str, locations: list[Location]) -> None:
+        """Make ``locations`` the image's locations, in this order (the rows are written
+        anew: their ids keep the order)."""
+        self.conn.execute(delete(image_locations).where(image_locations.c.image_id == image_id))
+        now = utcnow()
+        if locations:
+            self.conn.execute(
+                insert(image_locations),
+                [
+                    {
+                        "image_id": image_id,
+                        "url": location.url,
+                        "store": location.store,
+                        "meta": orjson.dumps(location.metadata).decode(),
+                        "created_at": now,
+                    }
+                    for location in locations
+                ],
+            )
+
+    def unheld(self, locations: list[Location]) -> list[Location]:
+        """Those of ``locations`` (no longer any image's) whose URL no image has a
+        location at either, live or waiting for the scrubber: the data to remove. A
+        location added through the location APIs may name data another image holds."""
+        if not locations:
+            return []
+        urls = {location.url for location in locations}
+        held = set(self.conn.execute(_HELD, {"urls": list(urls)}).scalars())
+        return [location for location in locations if location.url not in held]
+
     def remove_locations(self, image_id: str) -> list[Location]:
+        """Forget the image's locations; returns those whose data is to be removed."""
         removed = self.conn.execute(
             delete(image_locations)
             .where(image_locations.c.image_id == image_id)
@@ -432,17 +482,20 @@ class ImageRepository:
                 image_locations.c.meta, image_locations.c.store,
             )
         ).all()  # fmt: skip
-        return [
-            Location(url=r.url, metadata=orjson.loads(r.meta), store=r.store)
-            for r in sorted(removed, key=lambda r: r.id)
-        ]
+        return self.unheld(
+            [
+                Location(url=r.url, metadata=orjson.loads(r.meta), store=r.store)
+                for r in sorted(removed, key=lambda r: r.id)
+            ]
+        )
 
     def remove_store_locations(self, image_id: str, store: str) -> list[Location]:
-        """Forget the image's locations in ``store``; returns them (to remove the data)."""
+        """Forget the image's locations in ``store``; returns those whose data is to be
+        removed."""
         found = [location for location in self.get_locations(image_id) if location.store == store]
         self.conn.execute(
             delete(image_locations).where(
                 image_locations.c.image_id == image_id, image_locations.c.store == store
             )
         )
-        return found
+        return self.unheld(found)

@@ -17,7 +17,14 @@ from glimpse.auth.policy import Policy
 from glimpse.clock import utcnow
 from glimpse.config import Settings
 from glimpse.db.engine import Database, UnitsOfWork
-from glimpse.errors import Conflict, InvalidInput, LimitExceeded, NotFound, NotPermitted
+from glimpse.errors import (
+    Conflict,
+    GlimpseError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    NotPermitted,
+)
 from glimpse.images.attributes import (
     CREATE_BASE,
     CREATE_IGNORED,
@@ -29,6 +36,7 @@ from glimpse.images.attributes import (
     counted_properties,
     within_quota,
 )
+from glimpse.images.locations import CheckedUrl, LocationEdit, UrlChecker
 from glimpse.images.patch import (
     PatchLimits,
     PatchOp,
@@ -63,6 +71,7 @@ class ImageService:
         settings: Settings,
         protections: PropertyProtections | None = None,
         notifier: Notifier | None = None,
+        urls: UrlChecker | None = None,
     ) -> None:
         self.db = UnitsOfWork(db, ImageRepository)
         # unified limits, for every path that brings images or data in
@@ -70,6 +79,8 @@ class ImageService:
         self.protections = protections or PropertyProtections(None, policy)
         self.notifier = notifier or Notifier(settings)
         self.removal = removal
+        # whether new location URLs hold data (show_multiple_locations)
+        self.urls = urls if settings.show_multiple_locations else None
         self.policy = policy
         self.schemas = schemas
         self.settings = settings
@@ -280,6 +291,8 @@ class ImageService:
     async def update(self, context: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
         """Apply operations that have each passed :meth:`check_patch_op`."""
         limits = PatchLimits(self.settings.image_property_quota, self.settings.image_tag_quota)
+        checked = await self._check_location_urls(context, image_id, ops)
+        removed: list[Location] = []
 
         def work(repo: ImageRepository) -> Image:
             image = self.found_image(repo, context, image_id, for_update=True)
@@ -292,6 +305,14 @@ class ImageService:
                 every = set(image.properties)
                 unseen = every - set(self.as_seen(context, image).properties)
                 protect = functools.partial(self.protect, context, hidden=unseen)
+            edit = None
+            if self.urls is not None:
+                edit = LocationEdit(
+                    image,
+                    checked,
+                    quota=self.settings.image_location_quota,
+                    hashing_algorithm=self.settings.hashing_algorithm,
+                )
 
             changes = apply_patch(
                 image,
@@ -302,11 +323,29 @@ class ImageService:
                 is_admin=context.is_admin,
                 protect=protect,
                 unseen_properties=len(unseen),
+                locations=edit,
             )
-            if changes.empty:
+            relocated = edit is not None and edit.changed
+            if changes.empty and not relocated:
                 return image
             image.updated_at = utcnow()
-            repo.update_image(image_id, {**changes.base, "updated_at": image.updated_at})
+            values = {**changes.base, "updated_at": image.updated_at}
+            if edit is not None and relocated:
+                repo.set_locations(image_id, edit.locations)
+                removed.extend(repo.unheld(edit.removed()))
+                values.update(edit.values)
+                for name, value in edit.values.items():
+                    setattr(image, name, value)
+                image.place(edit.locations)
+                if edit.activate:
+                    if not repo.move(image_id, Move.ACTIVATE_WITH_LOCATION, values):
+                        raise Move.ACTIVATE_WITH_LOCATION.refusal(
+                            image_id, repo.get_status(image_id)
+                        )
+                    image.status = Status.ACTIVE
+                    values = {}
+            if values:
+                repo.update_image(image_id, values)
             repo.save_extras(
                 image_id,
                 set_properties=changes.set_properties,
@@ -316,9 +355,40 @@ class ImageService:
             return image
 
         updated = await self.db.write(work)
+        for location in removed:
+            await self.removal.remove(location)
         if ops:
             self.notify("image.update", updated)
         return self.as_seen(context, updated)
+
+    async def _check_location_urls(
+        self, context: RequestContext, image_id: str, ops: list[PatchOp]
+    ) -> dict[str, CheckedUrl]:
+        """Whether the URLs a PATCH adds hold data: asked over the network before the
+        unit of work, for a caller who may set the image's locations (URLs an image
+        has already are not asked again when replaced)."""
+        if self.urls is None or not any(op.name == "locations" for op in ops):
+            return {}
+
+        def current(repo: ImageRepository) -> set[str] | None:
+            image = self.found_image(repo, context, image_id)
+            try:
+                self.authorize_change(context, "set_image_location", image)
+            except GlimpseError:
+                return None  # the edit answers with the refusal, in its order
+            return {location.url for location in image.locations}
+
+        present = await self.db.read(current)
+        if present is None:
+            return {}
+        urls: set[str] = set()
+        for op in ops:
+            if op.name != "locations" or op.op == "remove":
+                continue
+            values = [op.value] if op.op == "add" else op.value
+            found = {v["url"] for v in values if isinstance(v.get("url"), str)}
+            urls |= found if op.op == "add" else found - present
+        return await self.urls.check_all(urls)
 
     # ------------------------------------------------------------------ delete
 

@@ -95,6 +95,10 @@ class Move(Enum):
     FAIL_IMPORT = Rule(
         frozenset({S.IMPORTING}), S.QUEUED, False, refused=_TRANSITION, gone=_NOT_FOUND
     )
+    # a location added to a queued image (PATCH, show_multiple_locations): its data is there
+    ACTIVATE_WITH_LOCATION = Rule(
+        frozenset({S.QUEUED}), S.ACTIVE, False, refused=_TRANSITION, gone=_NOT_FOUND
+    )
     DEACTIVATE = Rule(frozenset({S.ACTIVE}), S.DEACTIVATED, True, refused=_REFUSED, gone=_NOT_FOUND)
     REACTIVATE = Rule(frozenset({S.DEACTIVATED}), S.ACTIVE, True, refused=_REFUSED, gone=_NOT_FOUND)
     DELETE = Rule(LIVE, S.DELETED, False, refused=_NOT_FOUND, gone=_NOT_FOUND)

@@ -64,6 +64,18 @@ class Image:
     stores: list[str] = field(default_factory=list)
     # each of those stores' first location URL (what `direct_url` shows)
     store_urls: dict[str, str] = field(default_factory=dict)
+    # every location, in order (what `locations` shows with show_multiple_locations)
+    locations: list[Location] = field(default_factory=list)
+
+    def place(self, locations: list[Location]) -> None:
+        """Set the image's locations, and from them its stores (each once, with its
+        first location's URL)."""
+        self.locations = locations
+        self.store_urls = {}
+        for location in locations:
+            if location.store is not None:
+                self.store_urls.setdefault(location.store, location.url)
+        self.stores = list(self.store_urls)
 
     def base_values(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in BASE_ATTRIBUTES}

@@ -106,7 +106,13 @@ def parse_patch(
             raise InvalidInput(f"Invalid JSON pointer for this resource: '/{'/'.join(segments)}'")
         if op != "remove" and "value" not in raw:
             raise InvalidInput(f'Operation "{op}" requires a member named "value".')
-        parsed = PatchOp(op=op, name=segments[0], value=raw.get("value"), strict_add=dialect == V20)
+        parsed = PatchOp(
+            op=op,
+            name=segments[0],
+            value=raw.get("value"),
+            strict_add=dialect == V20,
+            position=segments[1] if len(segments) > 1 else None,
+        )
         check(parsed)
         ops.append(parsed)
     return ops

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from glimpse.api.bodies import context_of, json_body, json_response, no_content, reject_body
 from glimpse.api.images.json_patch import media_type, parse_patch
 from glimpse.api.images.query import page_links, parse_image_query
-from glimpse.api.images.views import image_view
+from glimpse.api.images.views import image_view, location_views
 from glimpse.api.routing import Router
 from glimpse.config import Settings
 from glimpse.errors import InvalidInput
@@ -43,7 +43,14 @@ class ImagesApi:
         direct_url = (
             image.store_urls[stores[0]] if self.settings.show_image_direct_url and stores else None
         )
-        view = image_view(image, self._schema_properties, direct_url)
+        view = image_view(
+            image,
+            self._schema_properties,
+            direct_url,
+            location_views(image.locations, self._multi_store)
+            if self.settings.show_multiple_locations
+            else None,
+        )
         if self._multi_store and stores:
             view["stores"] = ",".join(stores)
         return view
@@ -53,7 +60,6 @@ class ImagesApi:
         router.add(
             "/v2/images/{image_id}", {"GET": self.show, "PATCH": self.update, "DELETE": self.delete}
         )
-        router.add("/v2/images/{image_id}/locations", {"GET": self.locations})
         router.add("/v2/images/{image_id}/actions/deactivate", {"POST": self.deactivate})
         router.add("/v2/images/{image_id}/actions/reactivate", {"POST": self.reactivate})
         router.add(
@@ -87,22 +93,6 @@ class ImagesApi:
     async def show(self, request: Request, image_id: str) -> Response:
         await reject_body(request)
         return json_response(self._view(await self.images.get(context_of(request), image_id)))
-
-    async def locations(self, request: Request, image_id: str) -> Response:
-        await reject_body(request)
-        found = await self.images.locations(context_of(request), image_id)
-        # with several stores Glance names each location's store in its metadata
-        return json_response(
-            [
-                {
-                    "url": location.url,
-                    "metadata": {**location.metadata, "store": location.store}
-                    if self._multi_store and location.store
-                    else location.metadata,
-                }
-                for location in found
-            ]
-        )
 
     async def update(self, request: Request, image_id: str) -> Response:
         dialect = media_type(request.headers.get("content-type"))

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from glimpse.model.images import Image, Member
+from glimpse.model.images import Image, Location, Member
 
 
 def timestamp(value: datetime) -> str:
@@ -15,11 +15,15 @@ def timestamp(value: datetime) -> str:
 
 
 def image_view(
-    image: Image, schema_properties: Collection[str] = (), direct_url: str | None = None
+    image: Image,
+    schema_properties: Collection[str] = (),
+    direct_url: str | None = None,
+    locations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``schema_properties``: names the image schema defines; a null value of one of them
     (``kernel_id``) stays null, any other null property is rendered as "" (Glance's
-    schema filter). ``direct_url``: shown where Glance shows it, when given."""
+    schema filter). ``direct_url`` and ``locations``: shown where Glance shows them,
+    when given."""
     # extra properties first, then the base attributes, as Glance emits them
     view: dict[str, Any] = {
         name: ("" if value is None and name not in schema_properties else value)
@@ -45,6 +49,8 @@ def image_view(
         created_at=timestamp(image.created_at),
         updated_at=timestamp(image.updated_at),
     )
+    if locations is not None:
+        view["locations"] = locations
     if direct_url is not None:
         view["direct_url"] = direct_url
     view.update(
@@ -54,6 +60,20 @@ def image_view(
         schema="/v2/schemas/image",
     )
     return view
+
+
+def location_views(locations: list[Location], multi_store: bool) -> list[dict[str, Any]]:
+    """Locations as Glance shows them: with several stores each names its store in its
+    metadata."""
+    return [
+        {
+            "url": location.url,
+            "metadata": {**location.metadata, "store": location.store}
+            if multi_store and location.store
+            else location.metadata,
+        }
+        for location in locations
+    ]
 
 
 def member_view(member: Member) -> dict[str, Any]:

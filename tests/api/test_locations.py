@@ -20,7 +20,10 @@ import pytest
 
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
+from glimpse.imports.location_import import LOCATION_TASK
 from glimpse.model.images import Location
+from glimpse.tasks.model import Task
+from glimpse.tasks.worker import Progress
 from tests.imports.conftest import settled
 from tests.support.records import OCTETS, admin, caller, create_image, patch_image, show_image
 from tests.support.server import free_port
@@ -544,3 +547,33 @@ async def test_one_operation_at_a_time_and_a_delete_cancels_the_hashing(
         await asyncio.sleep(0.05)
     assert ended["status"] == "failure" and "deleted" in ended["message"], ended
     assert (await services.get(f"/v2/images/{image['id']}", headers=OWNER)).status_code == 404
+
+
+async def test_a_rerun_resumes_where_a_dead_worker_stopped(
+    services: httpx.AsyncClient, web: Web
+) -> None:
+    """A worker that died while hashing left the image importing with its location: the
+    task's next attempt (another worker) hashes and activates it."""
+    url = web.serve("/image.raw", DATA)
+    image = await create_image(services, OWNER, disk_format="raw", container_format="bare")
+    given = {"os_hash_algo": "sha512", "os_hash_value": sha("sha512", DATA)}
+    app = services._transport.app  # type: ignore[attr-defined]
+
+    def as_left(repo: ImageRepository) -> None:
+        repo.set_locations(image["id"], [Location(url, {}, "web")])
+        assert repo.move(
+            image["id"], Move.START_IMPORT, {"size": len(DATA), "os_hash_algo": "sha512"}
+        )
+
+    await app.images.db.write(as_left)
+    task = Task(
+        id="t-1",
+        type=LOCATION_TASK,
+        image_id=image["id"],
+        attempts=2,
+        input={"image_id": image["id"], "loc_url": url, "validation_data": given},
+    )
+    await app.worker.handlers[LOCATION_TASK].run(task, Progress())
+    done = await show_image(services, image["id"], OWNER)
+    assert (done["status"], done["os_hash_value"]) == ("active", given["os_hash_value"])
+    assert done["checksum"] == sha("md5", DATA)

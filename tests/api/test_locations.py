@@ -577,3 +577,21 @@ async def test_a_rerun_resumes_where_a_dead_worker_stopped(
     done = await show_image(services, image["id"], OWNER)
     assert (done["status"], done["os_hash_value"]) == ("active", given["os_hash_value"])
     assert done["checksum"] == sha("md5", DATA)
+
+
+async def test_the_storage_quota_counts_each_new_location(make_client: Any, web: Web) -> None:
+    client = await make_client(
+        show_multiple_locations=True,
+        user_storage_quota=len(DATA) * 2 + 10,
+        import_allowed_hosts=["127.0.0.1"],
+        import_allowed_ports=[web.port],
+    )
+    url = web.serve("/image.raw", DATA)
+    image = await create_image(client, OWNER, disk_format="raw", container_format="bare")
+    await patched(client, image["id"], add(url))
+    await patched(client, image["id"], add(f"{url}#2"))
+    response = await patch_image(client, image["id"], add(f"{url}#3"), headers=OWNER)
+    assert response.status_code == 413
+    assert f"The size of the data {len(DATA)} will exceed the limit. 10 bytes remaining." in (
+        response.text
+    )

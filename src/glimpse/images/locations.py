@@ -124,6 +124,7 @@ class LocationEdit:
     hashing_algorithm: str
     locations: list[Location] = field(init=False)
     values: dict[str, Any] = field(default_factory=dict)  # attributes to set
+    added: list[Location] = field(default_factory=list)  # new data, for the storage quota
     activate: bool = False
     changed: bool = False
 
@@ -151,6 +152,7 @@ class LocationEdit:
         if any(_same(location, old) for old in self.locations):
             raise InvalidInput(f"The location {location.url} already exists")
         self.locations.insert(pos, location)
+        self.added.append(location)
         self._filled(found, [location])
 
     def replace(self, value: list[dict[str, Any]]) -> None:
@@ -182,6 +184,7 @@ class LocationEdit:
             if sum(_same(location, other) for other in fresh) > 1:
                 raise InvalidInput(f"The location {location.url} already exists")
         self.locations = fresh
+        self.added.extend(fresh)
         self._filled(found, fresh)
 
     def remove(self, raw_position: str | None) -> None:
@@ -193,6 +196,16 @@ class LocationEdit:
             raise InvalidInput("Invalid position for removing a location.")
         del self.locations[pos]
         self.changed = True
+
+    def check_storage(self, used: int, quota: int) -> None:
+        """Glance's user_storage_quota: each new location counts the image's size again."""
+        required = (self.image.size or self.values.get("size") or 0) * len(self.added)
+        remaining = quota - used
+        if quota and required > remaining:
+            raise LimitExceeded(
+                f"The size of the data {required} will exceed the limit. "
+                f"{remaining} bytes remaining."
+            )
 
     def removed(self) -> list[Location]:
         """The image's locations at URLs this edit let go of (data is per URL)."""

@@ -331,6 +331,9 @@ class ImageService:
             image.updated_at = utcnow()
             values = {**changes.base, "updated_at": image.updated_at}
             if edit is not None and relocated:
+                quota = self.settings.user_storage_quota
+                if edit.added and quota and not self.settings.use_keystone_limits:
+                    edit.check_storage(repo.storage_used(image.owner), quota)
                 repo.set_locations(image_id, edit.locations)
                 removed.extend(repo.unheld(edit.removed()))
                 values.update(edit.values)

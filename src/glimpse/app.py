@@ -24,6 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from glimpse import logs, metrics
 from glimpse.api.bodies import CONTEXT_KEY
+from glimpse.api.cache import CacheApi
 from glimpse.api.discovery import DiscoveryApi
 from glimpse.api.errors import HeaderTooLarge, error_response, render_error, status_of
 from glimpse.api.health import Health
@@ -38,10 +39,12 @@ from glimpse.api.routing import LABELS_KEY, Router
 from glimpse.api.schemas import SchemasApi
 from glimpse.api.stores import StoresApi
 from glimpse.api.tasks import TasksApi
-from glimpse.api.versions import negotiate, versions_response
+from glimpse.api.versions import negotiate, version_list, versions_response
 from glimpse.auth.base import Authenticator
 from glimpse.auth.noauth import NoAuth
 from glimpse.auth.policy import Policy
+from glimpse.cache.policies import RULES as CACHE_RULES
+from glimpse.cache.service import ImageCache
 from glimpse.config import Settings
 from glimpse.db.engine import Database
 from glimpse.errors import GlimpseError, NotAuthenticated, NotPermitted
@@ -116,7 +119,7 @@ def read_protections(settings: Settings) -> ProtectionFile | None:
 def build_policy(settings: Settings, protections: ProtectionFile | None = None) -> Policy:
     """oslo.policy with every capability's rules and the operator's policy file (and
     the rules a policies-format property protection file names)."""
-    rules = {**IMAGE_RULES, **METADEF_RULES, **TASK_RULES}
+    rules = {**IMAGE_RULES, **METADEF_RULES, **TASK_RULES, **CACHE_RULES}
     if protections is not None:
         rules.update(protections.policy_rules)
     return Policy(
@@ -222,6 +225,18 @@ class Glimpse:
             settings=settings,
             wake=self.worker.wake,
         )
+        # the image cache, when this node has a directory for it
+        self.cache = (
+            ImageCache(
+                directory=settings.image_cache_dir,
+                db=self.db,
+                images=self.images,
+                stores=self.stores,
+                settings=settings,
+            )
+            if settings.image_cache_dir is not None
+            else None
+        )
         for api in (
             ImagesApi(self.images, settings, self.stores),
             ImportsApi(staging, imports),
@@ -239,7 +254,10 @@ class Glimpse:
             TasksApi(
                 TaskService(self.db, self.policy), self.images, limit_max=settings.api_limit_max
             ),
-            ImageDataApi(uploads, ImageDownload(images=self.images, stores=self.stores)),
+            ImageDataApi(
+                uploads, ImageDownload(images=self.images, stores=self.stores, cache=self.cache)
+            ),
+            CacheApi(self.cache, self.policy),
             MembersApi(MemberService(self.images, self.db)),
             SchemasApi(self.schemas),
             DiscoveryApi(settings, self.images.quotas),
@@ -251,10 +269,15 @@ class Glimpse:
             MetadefsApi(MetadefService(self.db, self.policy, self.images.notifier), settings),
         ):
             api.register(self.router)
+        self._versions = version_list(
+            multi_store=settings.multi_store, cache=settings.image_cache_dir is not None
+        )
+        self._v2_prefixes = frozenset({"v2", *(version for version, _ in self._versions)})
         self._housekeeping: asyncio.Task[None] | None = None
         self._working: asyncio.Task[None] | None = None
         self._scrubbing: asyncio.Task[None] | None = None
         self._verifying: asyncio.Task[None] | None = None
+        self._prefetching: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -413,14 +436,10 @@ class Glimpse:
             return await self._metrics(headers, request_id)
         if self.identity_api is not None and self.identity_api.serves(path):
             return await self.identity_api.respond(scope, receive, send)
-        routed, status = negotiate(
-            path, headers.get("accept", ""), multi_store=self.settings.multi_store
-        )
+        routed, status = negotiate(path, headers.get("accept", ""), self._v2_prefixes)
         if routed is None:
             return versions_response(
-                self.settings.public_url(str(Request(scope).base_url)),
-                status,
-                multi_store=self.settings.multi_store,
+                self.settings.public_url(str(Request(scope).base_url)), status, self._versions
             )
         context = await self._who_is_asking(headers, request_id)
         scope[CONTEXT_KEY] = context  # for the access log too
@@ -474,6 +493,8 @@ class Glimpse:
         self._housekeeping = asyncio.create_task(self._housekeep())
         if self.settings.run_workers:
             self._working = asyncio.create_task(self.worker.run_forever())
+        if self.cache is not None:
+            self._prefetching = asyncio.create_task(self.cache.run())
         if self.settings.delayed_delete:
             self._scrubbing = asyncio.create_task(self._scrub())
         if self.settings.verify_interval_seconds > 0:
@@ -482,7 +503,13 @@ class Glimpse:
     async def shutdown(self) -> None:
         # the worker stops on a flag: a cancellation alone can be lost in a race
         self.worker.stop()
-        for task in (self._working, self._housekeeping, self._scrubbing, self._verifying):
+        for task in (
+            self._working,
+            self._housekeeping,
+            self._scrubbing,
+            self._verifying,
+            self._prefetching,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

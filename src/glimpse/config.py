@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -205,6 +206,9 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "image_tag_quota": (-1, None),
     "image_location_quota": (-1, None),
     "http_retries": (0, 100),
+    "image_cache_max_size": (1, None),
+    "image_cache_stall_time": (1, None),
+    "image_cache_prefetcher_interval": (1, None),
     "image_member_quota": (-1, None),
     "web_download_connect_timeout": (0.1, 3600),
     "web_download_read_timeout": (0.1, 3600),
@@ -367,6 +371,17 @@ class Settings(BaseSettings):
     # to http_retries times when a read breaks off
     do_secure_hash: bool = True
     http_retries: int = 3
+
+    # --- the image cache (Glance's image_cache_*): off unless image_cache_dir is set.
+    # Each node keeps its own directory; what it holds is recorded in the database.
+    image_cache_dir: Path | None = None
+    image_cache_max_size: int = 10 * 1024**3  # bytes; pruning keeps the cache under it
+    # an unfinished cache file older than this (seconds) is removed by a clean
+    image_cache_stall_time: int = 86400
+    # seconds between looks at this node's prefetch queue (a PUT looks at once)
+    image_cache_prefetcher_interval: int = 300
+    # this node's URL, naming it in the cache's records (default http://<hostname>:<port>)
+    worker_self_reference_url: str | None = None
     container_formats: list[str] = DEFAULT_CONTAINER_FORMATS
     disk_formats: list[str] = DEFAULT_DISK_FORMATS
     require_image_format_match: bool = True
@@ -605,6 +620,11 @@ class Settings(BaseSettings):
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         return self.data_dir
+
+    @property
+    def node_url(self) -> str:
+        """This node's name in the records nodes share (the image cache's)."""
+        return self.worker_self_reference_url or f"http://{socket.gethostname()}:{self.port}"
 
     def public_url(self, request_base_url: str | None = None) -> str:
         """Where clients reach this service, without a trailing slash: the configured

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -388,6 +389,27 @@ image_import_locks = Table(
     metadata,
     Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
     Column("task_id", String(36), nullable=False),
+)
+
+# The image cache (Glance's centralized_db driver): what each node holds in its own
+# cache directory, and what it is asked to fetch. A node is named by its URL.
+cached_images = Table(
+    "cached_images",
+    metadata,
+    Column("node", String(255), primary_key=True),
+    Column("image_id", String(36), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("hits", Integer, nullable=False, default=0),
+    Column("last_accessed", Float, nullable=False),  # POSIX time, as the API shows it
+    Column("last_modified", Float, nullable=False),
+    Index("ix_cached_images_image_id", "image_id"),
+)
+cache_queue = Table(
+    "cache_queue",
+    metadata,
+    Column("node", String(255), primary_key=True),
+    Column("image_id", String(36), primary_key=True),
+    Column("queued_at", DateTime, nullable=False),
 )
 
 # Data staged for an image (glance-direct's PUT …/stage, web-download's fetch), waiting

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from glimpse.cache.service import ImageCache
 from glimpse.errors import DataMissing, InvalidInput, NotPermitted, StoreUnavailable
 from glimpse.images.repository import ImageRepository
 from glimpse.images.service import ImageService
@@ -33,10 +34,17 @@ class Download:
     stores: StoreRegistry
     context: RequestContext
     notifier: Notifier
+    cache: ImageCache | None = None
 
     async def open(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes] | None:
-        """``length`` bytes (all, if None) from ``offset`` from the first copy that
-        answers; None if every store lost them (503 if one could not be reached)."""
+        """``length`` bytes (all, if None) from ``offset``: from this node's cache, else
+        from the first copy that answers (a whole image from a remote store fills the
+        cache as it goes); None if every store lost them (503 if one could not be
+        reached)."""
+        if self.cache is not None and self.size is not None:
+            cached = await self.cache.read(self.image, offset, length)
+            if cached is not None:
+                return cached if not self.notifier.wants("image.send") else self._counted(cached)
         unavailable: StoreUnavailable | None = None
         for location in self.locations:
             try:
@@ -54,6 +62,9 @@ class Download:
                 log.warning("image %s: %s; trying another copy", self.image.id, exc)
                 unavailable = exc
                 continue
+            whole = offset == 0 and length is None
+            if self.cache is not None and whole and not isinstance(store, LocalFiles):
+                chunks = self.cache.filling(self.image, chunks)
             if not self.notifier.wants("image.send"):
                 return chunks
             return self._counted(chunks)
@@ -67,6 +78,10 @@ class Download:
         None otherwise (then :meth:`open`)."""
         if not self.locations or self.notifier.wants("image.send"):
             return None
+        if self.cache is not None:
+            cached = await self.cache.cached_path(self.image)
+            if cached is not None:
+                return cached
         location = self.locations[0]
         try:
             store = self.stores.for_location(location)
@@ -95,9 +110,12 @@ class Download:
 
 
 class ImageDownload:
-    def __init__(self, *, images: ImageService, stores: StoreRegistry) -> None:
+    def __init__(
+        self, *, images: ImageService, stores: StoreRegistry, cache: ImageCache | None = None
+    ) -> None:
         self.images = images
         self.stores = stores
+        self.cache = cache
 
     async def download(
         self, context: RequestContext, image_id: str, prefer: Sequence[str] = ()
@@ -123,4 +141,6 @@ class ImageDownload:
         if not locations or image.size is None:
             return Download(image, None, [], self.stores, context, self.images.notifier)
         ordered = self.stores.reading_order(locations, prefer)
-        return Download(image, image.size, ordered, self.stores, context, self.images.notifier)
+        return Download(
+            image, image.size, ordered, self.stores, context, self.images.notifier, self.cache
+        )

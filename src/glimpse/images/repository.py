@@ -219,6 +219,15 @@ class ImageRepository:
         """The status of an image, deleted ones included; None if it never existed."""
         return self.conn.execute(_STATUS, {"image_id": image_id}).scalar()
 
+    def statuses(self, image_ids: list[str]) -> dict[str, str]:
+        """The status of each of these images that exists (deleted ones included)."""
+        if not image_ids:
+            return {}
+        rows = self.conn.execute(
+            select(images.c.id, images.c.status).where(images.c.id.in_(image_ids))
+        )
+        return {row.id: row.status for row in rows}
+
     def id_exists(self, image_id: str) -> bool:
         """Whether an image with this id exists or ever existed (ids are never reused)."""
         return self.get_status(image_id) is not None

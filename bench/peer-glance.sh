@@ -89,8 +89,9 @@ $(if [ -n "${GLANCE_EXTRA_CONF:-}" ]; then cat "$GLANCE_EXTRA_CONF"; fi)
 
 [paste_deploy]
 # Empty flavor => "default" pipeline in glance-api-paste.ini, which uses
-# unauthenticated-context (no keystone, every request is an admin context).
-flavor =
+# unauthenticated-context (no keystone, every request is an admin context);
+# GLANCE_FLAVOR=caching adds the image cache (image_cache_dir above).
+flavor = ${GLANCE_FLAVOR:-}
 config_file = $ETC/glance-api-paste.ini
 
 [oslo_concurrency]

@@ -1,6 +1,9 @@
 """Per store (file, rbd, s3 via Ceph RGW, swift): one and eight upload and download
 streams and the server's peak RSS, glimpse beside Glance 33 configured on the same store
 in the same run; then a 4 GiB upload of unknown size (chunked, no Content-Length) to S3.
+With ``--cached`` both run their image cache (glimpse's ``image_cache_dir``, Glance's
+``caching`` flavor) and each image is downloaded twice: the first read fills the cache,
+the second is served from it.
 
 The backends come from the environment, as the tests take them (``source
 $CEPH_BASE/env; source $SWIFT_BASE/env``): ``CEPH_CONF``, ``S3_ENDPOINT``,
@@ -116,8 +119,9 @@ async def _create(client: ImageClient, count: int) -> list[str]:
     return [i for i in ids if i]
 
 
-def measure(server: Server, size: int, streams: int) -> dict[str, Any]:
-    """Uploads then downloads of ``streams`` images of ``size`` bytes at once."""
+def measure(server: Server, size: int, streams: int, again: bool = False) -> dict[str, Any]:
+    """Uploads then downloads of ``streams`` images of ``size`` bytes at once (and the
+    downloads a second time, if ``again``)."""
     ids: list[str] = []
 
     async def upload() -> list[bool]:
@@ -139,7 +143,10 @@ def measure(server: Server, size: int, streams: int) -> dict[str, Any]:
             ))  # fmt: skip
 
     phase = Phase(server)
-    return {"upload": phase.run(size, upload), "download": phase.run(size, download), "ids": ids}
+    found = {"upload": phase.run(size, upload), "download": phase.run(size, download), "ids": ids}
+    if again:
+        found["download_again"] = phase.run(size, download)
+    return found
 
 
 def delete_all(server: Server, ids: list[str]) -> None:
@@ -152,12 +159,14 @@ def delete_all(server: Server, ids: list[str]) -> None:
         runner.run(go())
 
 
-def one_store(server: Server, store: str, size: int, big: int) -> dict[str, Any]:
+def one_store(
+    server: Server, store: str, size: int, big: int, cached: bool = False
+) -> dict[str, Any]:
     server.fresh()
     try:
         idle = server.tree().rss_bytes() / MiB
-        single = measure(server, size, 1)
-        parallel = measure(server, size // 8, 8)
+        single = measure(server, size, 1, cached)
+        parallel = measure(server, size // 8, 8, cached)
         result = {"idle_rss_mib": idle, **{f"1x_{k}": v for k, v in single.items() if k != "ids"},
                   **{f"8x_{k}": v for k, v in parallel.items() if k != "ids"}}  # fmt: skip
         delete_all(server, single["ids"] + parallel["ids"])
@@ -181,6 +190,8 @@ def table(runs: list[dict[str, Any]]) -> str:
 
     figures = [("1x_upload", "mb_s", "1 upload MB/s"), ("1x_download", "mb_s", "1 download MB/s"),
                ("8x_upload", "mb_s", "8 uploads MB/s"), ("8x_download", "mb_s", "8 downloads MB/s"),
+               ("1x_download_again", "mb_s", "1 cached download MB/s"),
+               ("8x_download_again", "mb_s", "8 cached downloads MB/s"),
                ("1x_upload", "peak_rss_mib", "peak RSS MiB, 1 upload"),
                ("8x_upload", "peak_rss_mib", "peak RSS MiB, 8 uploads"),
                ("8x_download", "peak_rss_mib", "peak RSS MiB, 8 downloads"),
@@ -213,6 +224,7 @@ def main() -> None:
     parser.add_argument("--big-gib", type=int, default=4, help="chunked upload to s3 (0: none)")
     parser.add_argument("--glance-port", type=int, default=9299)
     parser.add_argument("--target", choices=("both", "glance", "glimpse"), default="both")
+    parser.add_argument("--cached", action="store_true", help="with the image cache: read twice")
     args = parser.parse_args()
     stores = [s for s in args.stores.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="glimpse-bench-stores-"))
@@ -225,9 +237,11 @@ def main() -> None:
             extra.write_text(glance_conf(store, work))
             glance = GlanceServer(args.glance_port)
             glance.env["GLANCE_EXTRA_CONF"] = str(extra)
-            glimpse = GlimpseServer(
-                RESULTS / f"glimpse-stores-{store}.log", glimpse_settings(store)
-            )
+            settings = glimpse_settings(store)
+            if args.cached:
+                glance.env["GLANCE_FLAVOR"] = "caching"
+                settings["GLIMPSE_IMAGE_CACHE_DIR"] = str(work / f"cache-{store}-{rnd}")
+            glimpse = GlimpseServer(RESULTS / f"glimpse-stores-{store}.log", settings)
             servers: list[Server] = [glance, glimpse]
             if (rnd + index) % 2:
                 servers.reverse()
@@ -238,7 +252,9 @@ def main() -> None:
                 big = args.big_gib << 30 if store == "s3" else 0
                 print(f"round {rnd + 1}, {store}, {server.name}", flush=True)
                 try:
-                    run[store][server.name] = one_store(server, store, args.size_mib * MiB, big)
+                    run[store][server.name] = one_store(
+                        server, store, args.size_mib * MiB, big, args.cached
+                    )
                 except Exception as exc:  # the other figures still count
                     run[store][server.name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
                 problems = server.problems()

@@ -10,6 +10,7 @@ skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -50,15 +51,9 @@ def _pg_admin() -> psycopg.Connection[Any]:
     )
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'glimpse.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database on the test server; dropped after."""
     try:
         admin = _pg_admin()
     except psycopg.OperationalError as exc:
@@ -71,9 +66,24 @@ def database_url(
     url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
     url_text = url.render_as_string(hide_password=False)
     migrate.upgrade(url_text)
-    yield url_text
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield url_text
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'glimpse.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -91,9 +91,6 @@ access_log = logging.getLogger("glimpse.access")
 # paths the front door answers itself, each its own metric label
 _OWN_ROUTES = frozenset({"/healthcheck", "/metrics", "/", "/versions"})
 
-# how often each node looks for dead uploads and data left to delete
-HOUSEKEEPING_SECONDS = 30.0
-
 
 def build_authenticator(settings: Settings, db: Database) -> Authenticator:
     """The authenticator of the configured identity mode."""
@@ -564,7 +561,7 @@ class Glimpse:
                     await self.identity_api.identity.purge_expired_revocations()
             except Exception:
                 log.exception("housekeeping failed; retrying later")
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            await asyncio.sleep(self.settings.housekeeping_seconds)
 
 
 def create_app(settings: Settings | None = None) -> Glimpse:

@@ -214,6 +214,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "web_download_read_timeout": (0.1, 3600),
     "web_download_retries": (0, 100),
     "task_lease_seconds": (1, 3600),
+    "housekeeping_seconds": (0.1, 86400),
     "task_time_to_live_hours": (0, None),
     "image_import_work_dir_size": (1 << 20, None),
     "image_conversion_cpu_seconds": (1, None),
@@ -480,6 +481,8 @@ class Settings(BaseSettings):
     transfer_memory_budget: int = 64 << 20
     # an upload renews its lease this often; a lease this old marks a dead upload
     upload_lease_seconds: float = 60.0
+    # how often each node looks for dead uploads and for data still to be deleted
+    housekeeping_seconds: float = 30.0
 
     @field_validator("user_storage_quota", mode="before")
     @classmethod

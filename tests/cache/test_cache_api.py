@@ -186,7 +186,7 @@ async def test_a_copy_whose_hashes_differ_is_not_kept(
 def test_a_reader_that_stops_early_leaves_nothing(web: Web, tmp_path: Path) -> None:
     """A real server: a client that hangs up after the first bytes of a remote image
     leaves no cache entry and no unfinished file."""
-    data = os.urandom(8_000_000)
+    data = os.urandom(32_000_000)
     url = web.serve("/image.raw", data)
     cache_dir = tmp_path / "cache"
     env = {
@@ -222,8 +222,21 @@ def test_a_reader_that_stops_early_leaves_nothing(web: Web, tmp_path: Path) -> N
                 break
             time.sleep(0.1)
         assert listed == [] and leftovers == []
-        # a whole read afterwards fills it
-        assert client.get(f"/v2/images/{image['id']}/file", headers=OWNER).content == data
+        # a whole read afterwards fills it, even by a client that hangs up the moment it
+        # has the last byte
+        request = (
+            f"GET /v2/images/{image['id']}/file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "X-Project-Id: owner\r\nX-Roles: member,reader\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(request.encode())
+            time.sleep(1)  # the server's last write waits for this reader (flow control)
+            received = b""
+            while not received.endswith(data[-64:]):
+                more = sock.recv(1 << 20)
+                assert more, "the server closed early"
+                received += more
+        time.sleep(0.5)
         listed = client.get("/v2/cache", headers=ADMIN).json()["cached_images"]
         assert [entry["image_id"] for entry in listed] == [image["id"]]
 

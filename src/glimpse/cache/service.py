@@ -88,14 +88,21 @@ class ImageCache:
             async for chunk in chunks:
                 yield chunk
             return
+        kept = False
         try:
             async for chunk in chunks:
                 await run_blocking(write.add, chunk)
+                if not kept and image.size is not None and write.size >= image.size:
+                    # kept before the last bytes go out: a client that hangs up as soon
+                    # as it has them would otherwise stop the copy just short of its end
+                    kept = True
+                    await self._keep(image, write)
                 yield chunk
         except BaseException:
             write.abort()  # the reader stopped early, or the store failed: nothing kept
             raise
-        await self._keep(image, write)
+        if not kept:
+            await self._keep(image, write)
 
     async def _keep(self, image: Image, write: CacheWrite) -> None:
         mismatch = _mismatch(image, write)

@@ -164,6 +164,27 @@ _IS_MEMBER = select(image_members.c.id).where(
 )
 
 
+# Lists built recently, by everything that went into them: building one (SQLAlchemy's
+# statement objects) cost half a list request's CPU, and the same lists are asked for
+# again and again (a dashboard's, a service's polling). About 70 KiB each.
+_LISTS: dict[tuple[Any, ...], Any] = {}
+_LISTS_KEPT = 32
+
+
+def _list_statement(query: ImageQuery, viewer: Viewer, marker: Image | None) -> Any:
+    after = None
+    if marker is not None:
+        after = (marker.id, *(getattr(marker, name) for name, _ in query.sort))
+    key = (repr(query), viewer, after)
+    found = _LISTS.get(key)
+    if found is None:
+        found = listing.statement(query, viewer, marker, WHOLE_IMAGE_COLUMNS)
+        if len(_LISTS) >= _LISTS_KEPT:
+            _LISTS.pop(next(iter(_LISTS)), None)  # the oldest built
+        _LISTS[key] = found
+    return found
+
+
 def image_from_row(row: Row[Any]) -> Image:
     return Image(**row._asdict())
 
@@ -427,7 +448,7 @@ class ImageRepository:
         )
 
     def list_images(self, query: ImageQuery, viewer: Viewer, marker: Image | None) -> list[Image]:
-        rows = self.conn.execute(listing.statement(query, viewer, marker, WHOLE_IMAGE_COLUMNS))
+        rows = self.conn.execute(_list_statement(query, viewer, marker))
         return [whole_image_from_row(row) for row in rows]
 
     # ----------------------------------------------------------------- locations

@@ -28,6 +28,7 @@ from glimpse.db import migrate
 from tests.support.server import ServerProcess
 from tests.support.stored import Stored
 from tests.support.units import empty
+from tests.support.web import Web
 
 # the Keystone-mode fixtures (keystone, glimpse_keystone, as_user); the real Swift
 pytest_plugins = ["tests.support.keystone", "tests.support.swift"]
@@ -184,3 +185,11 @@ def live(server: ServerProcess, make_settings: Any) -> Iterator[httpx.Client]:
         base_url=server.url, headers={"Accept": "application/json"}, timeout=60
     ) as http:
         yield http
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    """A real HTTP server on 127.0.0.1 whose paths answer as the test says."""
+    server = Web()
+    yield server
+    server.close()

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from glimpse.tasks.worker import Progress
 from tests.imports.conftest import settled
 from tests.support.records import OCTETS, admin, caller, create_image, patch_image, show_image
 from tests.support.server import free_port
-from tests.support.web import Web
+from tests.support.web import Web, reaching
 
 OWNER = caller("owner")
 # Nova and Cinder ask on behalf of the image's user, with the service role of their token
@@ -92,21 +91,13 @@ DATA = os.urandom(100_000)
 
 
 @pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 async def located(make_client: Any, web: Web) -> httpx.AsyncClient:
     """A glimpse showing locations, whose http store may read from ``web``."""
     made: httpx.AsyncClient = await make_client(
         show_multiple_locations=True,
         show_image_direct_url=True,
         enforce_new_defaults=True,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
     )
     return made
 
@@ -303,20 +294,26 @@ async def test_validation_data(located: httpx.AsyncClient, web: Web) -> None:
     assert "checksum is already set with a different value" in response.text
 
 
-async def test_the_location_quota(make_client: Any, web: Web) -> None:
-    client = await make_client(
-        show_multiple_locations=True,
-        image_location_quota=2,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
-    )
+@pytest.mark.parametrize(
+    ("quota", "message"),
+    [
+        ({"image_location_quota": 2}, "Attempted: 3, Maximum: 2"),
+        # each new location counts the image's size again (user_storage_quota)
+        (
+            {"user_storage_quota": len(DATA) * 2 + 10},
+            f"The size of the data {len(DATA)} will exceed the limit. 10 bytes remaining.",
+        ),
+    ],
+    ids=["image_location_quota", "user_storage_quota"],
+)
+async def test_quotas(make_client: Any, web: Web, quota: dict[str, int], message: str) -> None:
+    client = await make_client(show_multiple_locations=True, **quota, **reaching(web))
     url = web.serve("/image.raw", DATA)
     image = await create_image(client, OWNER, disk_format="raw", container_format="bare")
     await patched(client, image["id"], add(url))
     await patched(client, image["id"], add(f"{url}#2"))
     response = await patch_image(client, image["id"], add(f"{url}#3"), headers=OWNER)
-    assert response.status_code == 413
-    assert "Attempted: 3, Maximum: 2" in response.text
+    assert (response.status_code, message in response.text) == (413, True), response.text
 
 
 async def test_data_another_image_holds_stays(make_client: Any, web: Web, tmp_path: Path) -> None:
@@ -351,8 +348,7 @@ async def test_each_location_shows_its_store_with_several(
             "fast": {"type": "file", "directory": tmp_path / "fast"},
             "web": {"type": "http"},
         },
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
     )
     url = web.serve("/image.raw", DATA)
     image = await create_image(client, OWNER, disk_format="raw", container_format="bare")
@@ -395,8 +391,7 @@ async def services(make_client: Any, web: Web, tmp_path: Path) -> httpx.AsyncCli
             "fast": {"type": "file", "directory": tmp_path / "fast"},
             "web": {"type": "http"},
         },
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
     )
     return made
 
@@ -453,8 +448,7 @@ async def test_without_secure_hash_the_values_are_taken_as_given(
     client = await make_client(
         stores={"fast": {"type": "file", "directory": tmp_path / "f"}, "web": {"type": "http"}},
         do_secure_hash=False,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
     )
     url = web.serve("/image.raw", DATA)
     given = {"os_hash_algo": "sha512", "os_hash_value": "ab" * 64}
@@ -577,21 +571,3 @@ async def test_a_rerun_resumes_where_a_dead_worker_stopped(
     done = await show_image(services, image["id"], OWNER)
     assert (done["status"], done["os_hash_value"]) == ("active", given["os_hash_value"])
     assert done["checksum"] == sha("md5", DATA)
-
-
-async def test_the_storage_quota_counts_each_new_location(make_client: Any, web: Web) -> None:
-    client = await make_client(
-        show_multiple_locations=True,
-        user_storage_quota=len(DATA) * 2 + 10,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
-    )
-    url = web.serve("/image.raw", DATA)
-    image = await create_image(client, OWNER, disk_format="raw", container_format="bare")
-    await patched(client, image["id"], add(url))
-    await patched(client, image["id"], add(f"{url}#2"))
-    response = await patch_image(client, image["id"], add(f"{url}#3"), headers=OWNER)
-    assert response.status_code == 413
-    assert f"The size of the data {len(DATA)} will exceed the limit. 10 bytes remaining." in (
-        response.text
-    )

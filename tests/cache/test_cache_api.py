@@ -9,7 +9,6 @@ import hashlib
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,11 @@ import pytest
 
 from tests.support.records import OCTETS, admin, caller, create_image, patch_image
 from tests.support.server import ServerProcess
-from tests.support.web import Web
+from tests.support.web import Web, reaching
 
 OWNER = caller("owner")
 ADMIN = admin()
 NODE = "http://node-a:9292"
-
-
-@pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -43,8 +35,7 @@ async def cached(make_client: Any, web: Web, cache_dir: Path) -> httpx.AsyncClie
         image_cache_dir=cache_dir,
         worker_self_reference_url=NODE,
         show_multiple_locations=True,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
     )
     return made
 

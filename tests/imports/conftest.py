@@ -8,7 +8,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.records import OCTETS, admin, caller, create_image
-from tests.support.web import Web
+from tests.support.web import Web, reaching
 
 OWNER = caller("owner")
 METHODS = ["glance-direct", "web-download", "copy-image"]
@@ -88,21 +87,13 @@ def md5(data: bytes) -> str:
 
 
 @pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 async def web_importer(
     make_client: Any, import_settings: dict[str, Any], web: Web
 ) -> httpx.AsyncClient:
     """An importer that may download from the test's server (allowed explicitly)."""
     made: httpx.AsyncClient = await make_client(
         **import_settings,
-        import_allowed_hosts=["127.0.0.1"],
-        import_allowed_ports=[web.port],
+        **reaching(web),
         web_download_retries=1,
         web_download_read_timeout=1.0,
     )

@@ -5,7 +5,6 @@ at read time, and never written or deleted."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from glimpse.stores.web_guard import WebGuard
 from tests.support.web import Web
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
-
-
-@pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web()
-    yield server
-    server.close()
 
 
 def store_for(tmp_path: Path, web: Web, *, loopback: bool = True) -> HttpStore:

@@ -67,3 +67,8 @@ class Web:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def reaching(web: Web) -> dict[str, Any]:
+    """Settings that let glimpse's web guard reach ``web`` (loopback, its port)."""
+    return {"import_allowed_hosts": ["127.0.0.1"], "import_allowed_ports": [web.port]}

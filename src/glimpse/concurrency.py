@@ -30,6 +30,22 @@ async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) ->
     return await loop.run_in_executor(_data_pool, partial(fn, *args, **kwargs))
 
 
+async def run_blocking_through(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """run_blocking whose work is always waited for: a cancelled caller gets its
+    CancelledError only once the work is over, so that what it then does to undo the
+    work (close the file the work writes to, remove one it created) comes after it."""
+    future = submit_blocking(fn, *args, **kwargs)
+    interrupted: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            await asyncio.wait([future])  # (waiting is cancelled, never the work)
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+    return future.result()
+
+
 def run_on_own_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
     """Start blocking work on a thread of its own, for a call that waits on the event loop
     for its input (a request body streamed as it arrives): on the pool, enough of those

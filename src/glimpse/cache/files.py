@@ -17,13 +17,24 @@ _ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 class CacheWrite:
     """One image being written into the cache, hashed as it goes."""
 
-    def __init__(self, fd: int, partial: Path, final: Path, algo: str | None) -> None:
-        self.fd = fd
+    def __init__(self, partial: Path, final: Path, algo: str | None) -> None:
+        self.fd = -1
         self.partial = partial
         self.final = final
         self.size = 0
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.digest = hashlib.new(algo) if algo else None
+
+    def open(self) -> bool:
+        """Create the unfinished file; False while another write of it is under way
+        (on this node)."""
+        try:
+            self.fd = os.open(
+                self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            )
+        except FileExistsError:
+            return False
+        return True
 
     def add(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -40,10 +51,11 @@ class CacheWrite:
         os.rename(self.partial, self.final)
 
     def abort(self) -> None:
+        """Drop what this write wrote (nothing, if it never opened its file)."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        self.partial.unlink(missing_ok=True)
+            self.partial.unlink(missing_ok=True)
 
 
 class CacheFiles:
@@ -65,15 +77,13 @@ class CacheFiles:
         except FileNotFoundError:
             return None
 
-    def start(self, image_id: str, algo: str | None) -> CacheWrite | None:
-        """A write of ``image_id``; None while another is under way (on this node)."""
+    def writer(self, image_id: str, algo: str | None) -> CacheWrite:
+        """A write of ``image_id`` (its file is created by :meth:`CacheWrite.open`)."""
+        return CacheWrite(self.incomplete / self.path(image_id).name, self.path(image_id), algo)
+
+    def open(self, write: CacheWrite) -> bool:
         self.ensure()
-        partial = self.incomplete / self.path(image_id).name
-        try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except FileExistsError:
-            return None
-        return CacheWrite(fd, partial, self.path(image_id), algo)
+        return write.open()
 
     def remove(self, image_id: str) -> None:
         self.path(image_id).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from glimpse.cache.files import CacheFiles, CacheWrite
 from glimpse.cache.repository import CacheEntry, CacheRepository
-from glimpse.concurrency import run_blocking
+from glimpse.concurrency import run_blocking, run_blocking_through
 from glimpse.config import Settings
 from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.errors import GlimpseError, InvalidInput, NotFound
@@ -83,25 +83,25 @@ class ImageCache:
         """``chunks`` passed on, and copied into the cache as they go (unless another
         copy of it is being written on this node); the copy is kept only if it is whole
         and its hashes are the image's."""
-        write = await run_blocking(self.files.start, image.id, image.os_hash_algo)
-        if write is None:
-            async for chunk in chunks:
-                yield chunk
-            return
-        kept = False
+        write = self.files.writer(image.id, image.os_hash_algo)
+        copying = kept = False
         try:
+            # the file calls run to their end even when the reader hangs up meanwhile,
+            # so that the abort below sees the file they made and never closes one in use
+            copying = await run_blocking_through(self.files.open, write)
             async for chunk in chunks:
-                await run_blocking(write.add, chunk)
-                if not kept and image.size is not None and write.size >= image.size:
-                    # kept before the last bytes go out: a client that hangs up as soon
-                    # as it has them would otherwise stop the copy just short of its end
-                    kept = True
-                    await self._keep(image, write)
+                if copying:
+                    await run_blocking_through(write.add, chunk)
+                    if not kept and image.size is not None and write.size >= image.size:
+                        # kept before the last bytes go out: a client that hangs up as
+                        # soon as it has them would otherwise stop the copy just short
+                        kept = True
+                        await self._keep(image, write)
                 yield chunk
         except BaseException:
             write.abort()  # the reader stopped early, or the store failed: nothing kept
             raise
-        if not kept:
+        if copying and not kept:
             await self._keep(image, write)
 
     async def _keep(self, image: Image, write: CacheWrite) -> None:
@@ -110,7 +110,7 @@ class ImageCache:
             write.abort()
             log.error("image %s: not cached, %s", image.id, mismatch)
             return
-        await run_blocking(write.commit)
+        await run_blocking_through(write.commit)
         now = time.time()
         await self.entries.write(lambda repo: repo.record(self.node, image.id, write.size, now))
         await self.prune()

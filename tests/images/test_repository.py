@@ -476,3 +476,18 @@ async def test_a_listed_page_carries_properties_and_tags(
     assert set(by_id) == {tagged.id, bare.id}
     assert (by_id[tagged.id].properties, sorted(by_id[tagged.id].tags)) == ({"k": "v"}, ["a", "b"])
     assert (by_id[bare.id].properties, by_id[bare.id].tags) == ({}, [])
+
+
+async def test_lists_built_at_once_on_many_threads_stay_right_and_bounded(
+    images: UnitsOfWork[ImageRepository],
+) -> None:
+    from glimpse.images import repository
+
+    made = [new_image(visibility="public") for _ in range(3)]
+    await add(images, *made)
+    queries = [ImageQuery(limit=3 + n, visibility="all") for n in range(200)]
+    found = await asyncio.gather(
+        *(images.read(lambda repo, q=q: len(repo.list_images(q, ADMIN, None))) for q in queries)
+    )
+    assert found == [3] * len(queries)
+    assert len(repository._LISTS) <= repository._LISTS_KEPT

@@ -9,6 +9,7 @@ in ``member_repository.py``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
@@ -169,6 +170,8 @@ _IS_MEMBER = select(image_members.c.id).where(
 # again and again (a dashboard's, a service's polling). About 70 KiB each.
 _LISTS: dict[tuple[Any, ...], Any] = {}
 _LISTS_KEPT = 32
+# requests build lists on many database threads: one evicts and inserts at a time
+_LISTS_LOCK = threading.Lock()
 
 
 def _list_statement(query: ImageQuery, viewer: Viewer, marker: Image | None) -> Any:
@@ -179,9 +182,10 @@ def _list_statement(query: ImageQuery, viewer: Viewer, marker: Image | None) -> 
     found = _LISTS.get(key)
     if found is None:
         found = listing.statement(query, viewer, marker, WHOLE_IMAGE_COLUMNS)
-        if len(_LISTS) >= _LISTS_KEPT:
-            _LISTS.pop(next(iter(_LISTS)), None)  # the oldest built
-        _LISTS[key] = found
+        with _LISTS_LOCK:
+            while len(_LISTS) >= _LISTS_KEPT:
+                del _LISTS[next(iter(_LISTS))]  # the oldest built
+            _LISTS[key] = found
     return found
 
 

@@ -51,6 +51,17 @@ def test_a_swift_store_needs_its_account(tmp_path: Path) -> None:
     ] + [("less_than_equal", ("stores", "s", "swift", "multiple_containers_seed"))]
 
 
+def test_a_swift_store_with_keystone_names_a_project(tmp_path: Path) -> None:
+    account = {"type": "swift", "auth_address": "http://keystone:5000/v3", "key": "k"}
+    with pytest.raises(ValidationError, match="user is \"project:user\", not 'glance'"):
+        settings(tmp_path, stores={"s": {**account, "user": "glance", "auth_version": "3"}})
+    made = settings(
+        tmp_path, stores={"s": {**account, "user": "service:glance", "auth_version": "2"}}
+    )
+    assert made.stores["s"].user == "service:glance"  # type: ignore[union-attr]
+    assert settings(tmp_path, stores={"s": {**account, "user": "glance"}}).stores["s"]
+
+
 @pytest.mark.parametrize(
     ("section", "error"),
     [

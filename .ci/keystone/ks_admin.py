@@ -7,7 +7,8 @@ setup --auth-url URL --admin-password-file F --credentials OUT
     system and on the Default domain (for system- and domain-scoped tokens). Writes
     every name and password to OUT (JSON, mode 600).
 set-image-endpoint --credentials F --url URL [--region R] [--service-type T]
-    point the ``image`` service's (or service type T's, e.g. Tempest's ``image_remote``)
+    point the ``image`` service's (or service type T's: Tempest's ``image_remote``, Swift's
+    ``object-store``)
     public, internal and admin endpoints of region R (default: the credentials' region,
     RegionOne; created if missing) at URL.
 remove-image-endpoint --credentials F --region R
@@ -132,7 +133,7 @@ def set_image_endpoint(args: argparse.Namespace) -> None:
     if api.get(f"/regions/{region}", raise_exc=False).status_code == 404:
         api.post("/regions", json={"region": {"id": region}})
     kind = args.service_type
-    name = "glance" if kind == "image" else f"glance-{kind}"
+    name = {"image": "glance", "object-store": "swift"}.get(kind, f"glance-{kind}")
     service = ensure(api, "services", {"name": name, "type": kind}, type=kind)
     existing = api.get(
         "/endpoints", params={"service_id": service["id"], "region_id": region}

@@ -108,11 +108,22 @@ class SwiftStoreSettings(StoreSectionBase):
     out (the names are Glance's ``swift_store_*`` options without the prefix)."""
 
     type: Literal["swift"]
-    # Swift's v1 auth (tempauth, swauth): swift_store_auth_address, _user ("account:user"), _key
+    # swift_store_auth_address, _user, _key: Swift's v1 auth (tempauth, swauth; the user
+    # "account:user"), or Keystone's with auth_version "3" ("2" is read as "3", as Glance
+    # does; the user "project:user", the address Keystone's)
     auth_address: str
     user: str
     key: SecretStr
-    auth_version: Literal["1"] = "1"
+    auth_version: Literal["1", "2", "3"] = "1"
+    # with Keystone: the user's and project's domains, and the catalogue's object-store
+    # endpoint to use (swift_store_region, _endpoint_type, _service_type)
+    user_domain_id: str = "default"
+    user_domain_name: str = "default"
+    project_domain_id: str = "default"
+    project_domain_name: str = "default"
+    region: str | None = None
+    endpoint_type: Literal["publicURL", "internalURL", "adminURL"] = "publicURL"
+    service_type: str = "object-store"
     container: str = "glance"
     # images split over containers named <container>_<first N characters of the image id>
     multiple_containers_seed: int = Field(default=0, ge=0, le=32)
@@ -128,6 +139,15 @@ class SwiftStoreSettings(StoreSectionBase):
     # seconds a Swift request may wait on its socket; attempts per request
     timeout_seconds: float = Field(default=60.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _keystone_user_names_a_project(self) -> SwiftStoreSettings:
+        if self.auth_version != "1" and not re.fullmatch(r"[^:]+:[^:]+", self.user):
+            raise ValueError(
+                f'with Keystone (auth_version "{self.auth_version}") user is '
+                f'"project:user", not {self.user!r}'
+            )
+        return self
 
 
 class RbdStoreSettings(StoreSectionBase):

@@ -12,24 +12,37 @@ from swiftclient.client import ClientException
 from glimpse.config import Settings
 from glimpse.errors import DataMissing, StorageFull, StoreUnavailable
 from glimpse.stores.registry import build_stores
-from glimpse.stores.swift import MiB, SwiftAccount, SwiftStore, _store_error
+from glimpse.stores.swift import KeystoneScope, MiB, SwiftAccount, SwiftStore, _store_error
 from tests.stores.contract import StoreContract
 from tests.support.store_data import get, listed, put
 from tests.support.swift import SwiftServer
 
 
-def make_store(server: SwiftServer, container: str, **options: object) -> SwiftStore:
-    account = SwiftAccount(server.auth_address, server.user, server.key, timeout=10, retries=0)
+def make_store(
+    server: SwiftServer, container: str, scope: KeystoneScope | None = None, **options: object
+) -> SwiftStore:
+    if scope is None and server.keystone:
+        scope = KeystoneScope()
+    account = SwiftAccount(
+        server.auth_address, server.user, server.key, timeout=10, retries=0, keystone=scope
+    )
     settings: dict[str, object] = {"container": container, "create_container_on_put": True}
     return SwiftStore("swift", account, **{**settings, **options})  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["whole", "segmented"])
+@pytest.fixture(params=["whole", "segmented", "keystone"])
 def store(
     request: pytest.FixtureRequest, swift_server: SwiftServer, swift_container: str
 ) -> SwiftStore:
     if request.param == "whole":
         return make_store(swift_server, swift_container)
+    if request.param == "keystone":
+        # the account of a Keystone project, found in the token's catalogue; segmented
+        keystone: SwiftServer = request.getfixturevalue("keystone_swift")
+        request.addfinalizer(lambda: keystone.remove(swift_container))
+        return make_store(
+            keystone, swift_container, large_object_size=MiB, large_object_chunk_size=MiB
+        )
     # 1 MiB segments: the contract's larger writes span several
     return make_store(
         swift_server, swift_container, large_object_size=MiB, large_object_chunk_size=MiB
@@ -57,6 +70,35 @@ async def test_wrong_credentials_are_unavailable(
     wrong = SwiftServer(swift_server.auth_address, swift_server.user, "not-the-key")
     with pytest.raises(StoreUnavailable, match="401"):
         await make_store(wrong, swift_container).probe()
+
+
+async def test_keystone_auth_errors_are_unavailable(
+    keystone_swift: SwiftServer, swift_container: str
+) -> None:
+    wrong = SwiftServer(keystone_swift.auth_address, keystone_swift.user, "not-it", keystone=True)
+    with pytest.raises(StoreUnavailable, match="401"):
+        await make_store(wrong, swift_container).probe()
+    elsewhere = make_store(keystone_swift, swift_container, KeystoneScope(region="Nowhere"))
+    with pytest.raises(StoreUnavailable, match="endpoint"):
+        await elsewhere.probe()
+
+
+async def test_a_keystone_account_is_its_projects(
+    keystone_swift: SwiftServer, swift_server: SwiftServer, swift_container: str, tmp_path: Path
+) -> None:
+    """Through the catalogue, the data lands in the project's account (KEY_<project
+    id>), not in the tempauth account of the same container name."""
+    settings = Settings(
+        data_dir=tmp_path, stores={"swift": keystone_swift.section(swift_container)}
+    )
+    [store] = list(build_stores(settings))
+    try:
+        location = await put(store, b"kept in the project's account")
+        assert await get(store, location) == b"kept in the project's account"
+        assert keystone_swift.names(swift_container) != []
+        assert swift_server.names(swift_container) == []
+    finally:
+        keystone_swift.remove(swift_container)
 
 
 async def test_a_missing_container_is_not_created_unless_asked(
@@ -215,8 +257,10 @@ async def test_a_container_not_there_yet_holds_nothing(store: SwiftStore) -> Non
 
 
 async def test_tokens_are_reused_for_a_while(
-    store: SwiftStore, monkeypatch: pytest.MonkeyPatch
+    swift_server: SwiftServer, swift_container: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """(v1 auth: with Keystone, keystoneauth's session keeps the token.)"""
+    store = make_store(swift_server, swift_container)
     location = await put(store, b"x")
     first = store.account.connect()
     assert first.token is not None  # the token the write got serves the next calls

@@ -5,6 +5,7 @@ skip naming Swift when none answers and ``GLIMPSE_TEST_REQUIRE_SWIFT`` is not se
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from keystoneauth1.identity import v3
+from keystoneauth1.session import Session
 from swiftclient.client import ClientException, Connection
 
 from tests.support.server import free_port, wait_until_answers
@@ -22,11 +25,26 @@ from tests.support.server import free_port, wait_until_answers
 
 @dataclass(frozen=True)
 class SwiftServer:
+    """An account of the test Swift: by tempauth (v1), or with ``keystone`` by a
+    Keystone user (``user`` is "project:user", ``auth_address`` Keystone's)."""
+
     auth_address: str
     user: str
     key: str
+    keystone: bool = False
 
     def connect(self) -> Connection:
+        if self.keystone:
+            project, _, username = self.user.partition(":")
+            auth = v3.Password(
+                auth_url=self.auth_address,
+                username=username,
+                password=self.key,
+                project_name=project,
+                user_domain_id="default",
+                project_domain_id="default",
+            )
+            return Connection(session=Session(auth=auth), retries=0)
         return Connection(
             authurl=self.auth_address, user=self.user, key=self.key, auth_version="1", retries=0
         )
@@ -38,6 +56,7 @@ class SwiftServer:
             "auth_address": self.auth_address,
             "user": self.user,
             "key": self.key,
+            "auth_version": "3" if self.keystone else "1",
             "container": container,
             "create_container_on_put": True,
             "retries": 0,
@@ -81,6 +100,32 @@ def swift_server() -> SwiftServer:
         pytest.skip(
             f"Swift not reachable at {server.auth_address} (.ci/backends/swift-up.sh): {exc}"
         )
+    return server
+
+
+@pytest.fixture(scope="session")
+def keystone_swift(swift_server: SwiftServer) -> SwiftServer:
+    """The test Swift's account of the test Keystone's service user (project
+    ``service``), reached with Keystone tokens through the catalogue."""
+    path = os.environ.get("SWIFT_KEYSTONE_CREDENTIALS")
+    if not path:
+        if os.environ.get("GLIMPSE_TEST_REQUIRE_SWIFT") == "1":
+            raise RuntimeError(
+                "SWIFT_KEYSTONE_CREDENTIALS is not set: the test Swift takes no Keystone tokens"
+            )
+        pytest.skip(
+            "the test Swift takes no Keystone tokens (swift-up.sh was run without "
+            "SWIFT_KEYSTONE_CREDENTIALS)"
+        )
+    credentials = json.loads(Path(path).read_text())
+    service = credentials["service"]
+    server = SwiftServer(
+        credentials["auth_url"],
+        f"{service['project_name']}:{service['username']}",
+        service["password"],
+        keystone=True,
+    )
+    server.connect().get_auth()
     return server
 
 

@@ -21,7 +21,7 @@ from glimpse.stores.base import Store
 from glimpse.stores.file import FileStore
 from glimpse.stores.http import HttpStore
 from glimpse.stores.measured import MeasuredStore
-from glimpse.stores.swift import MiB, SwiftAccount, SwiftStore
+from glimpse.stores.swift import KeystoneScope, MiB, SwiftAccount, SwiftStore
 from glimpse.stores.web_guard import WebGuard
 
 
@@ -106,12 +106,24 @@ def build_store(name: str, settings: StoreSettings, guard: WebGuard | None = Non
 
         return S3Store(name, settings)
     if isinstance(settings, SwiftStoreSettings):
+        keystone = None
+        if settings.auth_version != "1":
+            keystone = KeystoneScope(
+                user_domain_id=settings.user_domain_id,
+                user_domain_name=settings.user_domain_name,
+                project_domain_id=settings.project_domain_id,
+                project_domain_name=settings.project_domain_name,
+                region=settings.region,
+                endpoint_type=settings.endpoint_type,
+                service_type=settings.service_type,
+            )
         account = SwiftAccount(
             settings.auth_address,
             settings.user,
             settings.key.get_secret_value(),
             timeout=settings.timeout_seconds,
             retries=settings.retries,
+            keystone=keystone,
         )
         return SwiftStore(
             name,

@@ -24,10 +24,13 @@ import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlparse
 
+from keystoneauth1.identity.generic import Password
+from keystoneauth1.session import Session
 from swiftclient.client import ClientException, Connection
 
 from glimpse.concurrency import run_blocking, run_on_own_thread, submit_blocking
@@ -61,11 +64,34 @@ def _missing(exc: Exception) -> bool:
     return getattr(exc, "http_status", None) == 404
 
 
+@dataclass(frozen=True)
+class KeystoneScope:
+    """With Keystone auth: the domains of the user and project, and which object-store
+    endpoint of the token's catalogue (Glance's options of the same names)."""
+
+    user_domain_id: str = "default"
+    user_domain_name: str = "default"
+    project_domain_id: str = "default"
+    project_domain_name: str = "default"
+    region: str | None = None
+    endpoint_type: str = "publicURL"
+    service_type: str = "object-store"
+
+
 class SwiftAccount:
-    """The account's credentials and its current token, shared by every connection."""
+    """The account's credentials and its current token, shared by every connection:
+    Swift's v1 auth (tempauth) when ``keystone`` is None, else a Keystone user of a
+    project (``user`` is ``"project:user"``, as Glance's) whose catalogue names Swift."""
 
     def __init__(
-        self, auth_address: str, user: str, key: str, *, timeout: float, retries: int
+        self,
+        auth_address: str,
+        user: str,
+        key: str,
+        *,
+        timeout: float,
+        retries: int,
+        keystone: KeystoneScope | None = None,
     ) -> None:
         self.auth_address = auth_address
         self.user = user
@@ -75,8 +101,37 @@ class SwiftAccount:
         self._url: str | None = None
         self._token: str | None = None
         self._token_since = 0.0
+        self._keystone = keystone
+        self._session: Session | None = None
+        if keystone is not None:
+            project, _, username = user.rpartition(":")
+            auth = Password(
+                auth_url=auth_address,
+                username=username,
+                password=key,
+                project_name=project,
+                user_domain_id=keystone.user_domain_id,
+                user_domain_name=keystone.user_domain_name,
+                project_domain_id=keystone.project_domain_id,
+                project_domain_name=keystone.project_domain_name,
+            )
+            # keystoneauth keeps the token and asks for a new one before it expires
+            self._session = Session(auth=auth, timeout=timeout)
 
     def connect(self, *, retries: int | None = None) -> Connection:
+        attempts = {
+            "retries": self.retries if retries is None else retries,
+            "starting_backoff": 0.5,
+            "max_backoff": 2,
+            "timeout": self.timeout,
+        }
+        if self._keystone is not None:
+            options = {
+                "service_type": self._keystone.service_type,
+                "endpoint_type": self._keystone.endpoint_type,
+                "region_name": self._keystone.region,
+            }
+            return Connection(session=self._session, os_options=options, **attempts)
         # a token is used for TOKEN_REUSE_SECONDS, then a new one is asked for: a streamed
         # segment cannot be sent again when Swift refuses an expired token midway
         fresh = time.monotonic() - self._token_since < TOKEN_REUSE_SECONDS
@@ -87,10 +142,7 @@ class SwiftAccount:
             auth_version="1",
             preauthurl=self._url if fresh else None,
             preauthtoken=self._token if fresh else None,
-            retries=self.retries if retries is None else retries,
-            starting_backoff=0.5,
-            max_backoff=2,
-            timeout=self.timeout,
+            **attempts,
         )
 
     def call(self, work: Callable[[Connection], T]) -> T:

@@ -5,14 +5,15 @@ With ``--cached`` both run their image cache (glimpse's ``image_cache_dir``, Gla
 ``caching`` flavor) and each image is downloaded twice: the first read fills the cache,
 the second is served from it.
 
-The backends come from the environment, as the tests take them (``source
-$CEPH_BASE/env; source $SWIFT_BASE/env``): ``CEPH_CONF``, ``S3_ENDPOINT``,
-``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``ST_AUTH``/``ST_USER``/``ST_KEY``. Each
-service has its own RBD pool (``glance-peer``, ``glimpse-bench``: create them first),
-bucket and container (created on the first write). Glance is the peer of
-``bench/peer-glance.sh`` (``PEER_DIR``, ``--glance-port``) with ``GLANCE_EXTRA_CONF``
-naming the store; its venv needs boto3, python-swiftclient and the rados/rbd bindings
-(``.ci/backends/ceph-pybind-link.sh $PEER_DIR/glance-venv``).
+The backends come from the environment, as the tests take them (``source $CEPH_BASE/env;
+source $SWIFT_BASE/env``): ``CEPH_CONF``, ``S3_ENDPOINT``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``SWIFT_KEYSTONE_CREDENTIALS`` (a Swift
+taking Keystone tokens, as Glance's swift store needs) or
+``ST_AUTH``/``ST_USER``/``ST_KEY``. Each service has its own RBD pool (``glance-peer``,
+``glimpse-bench``: create them first), bucket and container (created on the first
+write). Glance is the peer of ``bench/peer-glance.sh`` (``PEER_DIR``, ``--glance-port``)
+with ``GLANCE_EXTRA_CONF`` naming the store; its venv needs boto3, python-swiftclient
+and the rados/rbd bindings (``.ci/backends/ceph-pybind-link.sh $PEER_DIR/glance-venv``).
 
 Each round starts each server fresh once per store, which one goes first alternating
 from store to store and round to round; every image is deleted through the API before
@@ -44,6 +45,21 @@ STORES = ("file", "rbd", "s3", "swift")
 RESULTS = ROOT / "bench" / "results"
 
 
+def swift_account() -> dict[str, str]:
+    """The Swift account both use: a Keystone project's when the Swift takes Keystone
+    tokens (``SWIFT_KEYSTONE_CREDENTIALS``: Glance's swift store signs in only through
+    Keystone), else tempauth's (``ST_*``)."""
+    env = os.environ
+    if env.get("SWIFT_KEYSTONE_CREDENTIALS"):
+        credentials = json.loads(Path(env["SWIFT_KEYSTONE_CREDENTIALS"]).read_text())
+        service = credentials["service"]
+        return {"auth_address": credentials["auth_url"], "auth_version": "3",
+                "user": f"{service['project_name']}:{service['username']}",
+                "key": service["password"]}  # fmt: skip
+    return {"auth_address": env.get("ST_AUTH", ""), "auth_version": "1",
+            "user": env.get("ST_USER", ""), "key": env.get("ST_KEY", "")}  # fmt: skip
+
+
 def glimpse_settings(store: str) -> dict[str, str]:
     env = os.environ
     sections: dict[str, dict[str, Any]] = {
@@ -54,9 +70,8 @@ def glimpse_settings(store: str) -> dict[str, str]:
                "s3_store_secret_key": env.get("AWS_SECRET_ACCESS_KEY", ""),
                "s3_store_bucket": "glimpse-bench", "s3_store_create_bucket_on_put": True,
                "s3_store_bucket_url_format": "path"},
-        "swift": {"type": "swift", "auth_address": env.get("ST_AUTH", ""),
-                  "user": env.get("ST_USER", ""), "key": env.get("ST_KEY", ""),
-                  "container": "glimpse-bench", "create_container_on_put": True},
+        "swift": {"type": "swift", "container": "glimpse-bench",
+                  "create_container_on_put": True, **swift_account()},
     }  # fmt: skip
     if store == "file":
         return {}  # its own data directory's file store
@@ -82,10 +97,12 @@ def glance_conf(store: str, work: Path) -> str:
             "s3_store_bucket = glance-peer\ns3_store_create_bucket_on_put = true\n"
             "s3_store_bucket_url_format = path\n"
         )
+    account = swift_account()
     accounts = work / "swift-accounts.conf"
     accounts.write_text(
-        f"[ref1]\nuser = {env['ST_USER']}\nkey = {env['ST_KEY']}\n"
-        f"auth_address = {env['ST_AUTH']}\nauth_version = 1\n"
+        "[ref1]\n"
+        + "".join(f"{key} = {value}\n" for key, value in account.items())
+        + "user_domain_id = default\nproject_domain_id = default\n"
     )
     return (
         "stores = swift\ndefault_store = swift\nswift_store_container = glance-peer\n"

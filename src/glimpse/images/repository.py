@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from glimpse.clock import utcnow
+from glimpse.db import lean
 from glimpse.db.aggregates import json_array_of, json_object_of, json_tuple
 from glimpse.db.tables import (
     image_locations,
@@ -193,9 +194,8 @@ def image_from_row(row: Row[Any]) -> Image:
     return Image(**row._asdict())
 
 
-def whole_image_from_row(row: Row[Any]) -> Image:
-    """An image from a row of ``WHOLE_IMAGE_COLUMNS``."""
-    values = row._asdict()
+def whole_image(values: dict[str, Any]) -> Image:
+    """An image from a row of ``WHOLE_IMAGE_COLUMNS`` (as a dict)."""
     properties, tags, locations = (
         values.pop(key) for key in ("x_properties", "x_tags", "x_locations")
     )
@@ -228,11 +228,12 @@ class ImageRepository:
 
     def get_image(self, image_id: str, *, for_update: bool = False) -> Image | None:
         """A live (not deleted) image with its properties and tags."""
-        query = (
-            _LIVE_IMAGE_FOR_UPDATE if for_update and self.dialect == "postgresql" else _LIVE_IMAGE
-        )
-        row = self.conn.execute(query, {"image_id": image_id}).first()
-        return None if row is None else whole_image_from_row(row)
+        if for_update and self.dialect == "postgresql":
+            row = self.conn.execute(_LIVE_IMAGE_FOR_UPDATE, {"image_id": image_id}).first()
+            return None if row is None else whole_image(row._asdict())
+        # the lookup of every GET: on the driver's cursor (db/lean.py)
+        values = lean.first(self.conn, _LIVE_IMAGE, {"image_id": image_id})
+        return None if values is None else whole_image(values)
 
     def get_marker(self, image_id: str) -> Image | None:
         """The image a list page starts after: a deleted one too, as Glance pages after a
@@ -453,7 +454,7 @@ class ImageRepository:
 
     def list_images(self, query: ImageQuery, viewer: Viewer, marker: Image | None) -> list[Image]:
         rows = self.conn.execute(_list_statement(query, viewer, marker))
-        return [whole_image_from_row(row) for row in rows]
+        return [whole_image(row._asdict()) for row in rows]
 
     # ----------------------------------------------------------------- locations
 

@@ -1,0 +1,83 @@
+"""glimpse.db.lean: a lookup on the driver's own cursor gives exactly what SQLAlchemy's
+execution gives, takes SQLAlchemy's path for statements that need its conversions, and
+drops a connection the server lost, as SQLAlchemy does."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.exc import OperationalError
+
+from glimpse.db import lean
+from glimpse.db.engine import Database
+from glimpse.db.tables import images
+from glimpse.images.repository import _LIVE_IMAGE, ImageRepository
+from glimpse.model.images import Location
+from tests.db.test_engine import _backend_pid, _terminate
+from tests.support.units import new_image
+
+_BY_NAME = select(images.c.id).where(images.c.name == bindparam("name"))
+_EXPANDING = select(images.c.id).where(images.c.name.in_(bindparam("names", expanding=True)))
+
+
+async def test_the_same_values_as_sqlalchemys(db: Database) -> None:
+    image = new_image(properties={"k": "v", "empty": ""}, tags=["a", "b"])
+
+    def add(conn: Connection) -> None:
+        repo = ImageRepository(conn)
+        repo.add_image(image)
+        repo.add_location(image.id, Location("file:///x", {"a": 1}, "file"))
+
+    await db.write(add)
+
+    def both(conn: Connection) -> tuple[object, object, object]:
+        mine = lean.first(conn, _LIVE_IMAGE, {"image_id": image.id})
+        row = conn.execute(_LIVE_IMAGE, {"image_id": image.id}).first()
+        missing = lean.first(conn, _LIVE_IMAGE, {"image_id": "no-such-image"})
+        return mine, None if row is None else row._asdict(), missing
+
+    mine, theirs, missing = await db.read(both)
+    assert mine == theirs and mine is not None and missing is None
+    assert [type(value) for value in mine.values()] == [type(v) for v in theirs.values()]  # type: ignore[union-attr]
+    found = await db.read(lambda conn: ImageRepository(conn).get_image(image.id))
+    assert found is not None
+    assert (found.properties, sorted(found.tags)) == ({"k": "v", "empty": ""}, ["a", "b"])
+    assert [location.url for location in found.locations] == ["file:///x"]
+
+
+async def test_statements_that_need_sqlalchemy_take_its_path(db: Database) -> None:
+    image = new_image(name="one")
+    await db.write(lambda conn: ImageRepository(conn).add_image(image))
+
+    def work(conn: Connection) -> tuple[object, object]:
+        return (
+            lean.first(conn, _BY_NAME, {"name": "one"}),
+            lean.first(conn, _EXPANDING, {"names": ["one", "two"]}),  # IN (…) is rendered
+        )
+
+    assert await db.read(work) == ({"id": image.id}, {"id": image.id})
+    if db.dialect == "postgresql":  # which took the driver's cursor
+
+        def lean_ones(conn: Connection) -> list[bool]:
+            statements = (_LIVE_IMAGE, _BY_NAME, _EXPANDING)
+            return [lean._compiled(s, conn.dialect) is not None for s in statements]
+
+        assert await db.read(lean_ones) == [True, True, False]
+
+
+async def test_a_connection_the_server_lost_is_dropped(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no server to lose a connection to")
+    image = new_image()
+    await db.write(lambda conn: ImageRepository(conn).add_image(image))
+    first = await db.read(_backend_pid)
+    _terminate(db, first)
+
+    def lookup(conn: Connection) -> object:
+        return lean.first(conn, _LIVE_IMAGE, {"image_id": image.id})
+
+    with pytest.raises(OperationalError):
+        await db.read(lookup)
+    assert (await db.read(lookup) or {}).get("id") == image.id
+    assert await db.read(_backend_pid) != first
+    await db.read(lambda conn: conn.execute(text("SELECT 1")))

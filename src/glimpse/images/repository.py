@@ -453,8 +453,13 @@ class ImageRepository:
         )
 
     def list_images(self, query: ImageQuery, viewer: Viewer, marker: Image | None) -> list[Image]:
-        rows = self.conn.execute(_list_statement(query, viewer, marker))
-        return [whole_image(row._asdict()) for row in rows]
+        statement = _list_statement(query, viewer, marker)
+        if marker is None:
+            # a first page (the one dashboards and pollers ask for again and again): on
+            # the driver's cursor (db/lean.py); a page after a marker is a new statement
+            # each time, which SQLAlchemy's cache of compiled shapes serves better
+            return [whole_image(values) for values in lean.rows(self.conn, statement)]
+        return [whole_image(row._asdict()) for row in self.conn.execute(statement)]
 
     # ----------------------------------------------------------------- locations
 

@@ -94,7 +94,10 @@ def _rows(
         lean = _compiled(statement, conn.dialect)
     if lean is None:
         result = conn.execute(statement, params)
-        return [row._asdict() for row in (result.fetchmany(1) if one else result)]
+        if one:
+            row = result.first()
+            return [] if row is None else [row._asdict()]
+        return [row._asdict() for row in result]
     values = {**lean.defaults, **params}
     driver = conn.connection.driver_connection
     assert driver is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -230,6 +231,23 @@ def test_a_reader_that_stops_early_leaves_nothing(web: Web, tmp_path: Path) -> N
         time.sleep(0.5)
         listed = client.get("/v2/cache", headers=ADMIN).json()["cached_images"]
         assert [entry["image_id"] for entry in listed] == [image["id"]]
+
+
+async def test_a_cache_disk_that_fails_never_fails_the_download(
+    cached: httpx.AsyncClient, web: Web, cache_dir: Path
+) -> None:
+    """The cache cannot write (its incomplete/ is a file, as a full or broken disk would
+    refuse it): the image is still served whole, only not cached."""
+    data = os.urandom(1_000_000)
+    image_id = await at_http(cached, web.serve("/image.raw", data))
+    shutil.rmtree(cache_dir / "incomplete", ignore_errors=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / "incomplete").write_bytes(b"not a directory")
+    for _ in range(2):
+        served = await cached.get(f"/v2/images/{image_id}/file", headers=OWNER)
+        assert (served.status_code, served.content) == (200, data)
+    assert image_id not in await cached_ids(cached)
+    assert not (cache_dir / image_id).exists()
 
 
 async def test_delete_and_clear(cached: httpx.AsyncClient) -> None:

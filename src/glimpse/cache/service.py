@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from glimpse.cache.files import CacheFiles, CacheWrite
@@ -86,13 +86,11 @@ class ImageCache:
         write = self.files.writer(image.id, image.os_hash_algo)
         copying = kept = False
         try:
-            # the file calls run to their end even when the reader hangs up meanwhile,
-            # so that the abort below sees the file they made and never closes one in use
-            copying = await run_blocking_through(self.files.open, write)
+            copying = await self._copying(image, write, self.files.open, write)
             async for chunk in chunks:
-                if copying:
-                    await run_blocking_through(write.add, chunk)
-                    if not kept and image.size is not None and write.size >= image.size:
+                if copying and not kept:
+                    copying = await self._copying(image, write, write.add, chunk)
+                    if copying and image.size is not None and write.size >= image.size:
                         # kept before the last bytes go out: a client that hangs up as
                         # soon as it has them would otherwise stop the copy just short
                         kept = True
@@ -104,13 +102,29 @@ class ImageCache:
         if copying and not kept:
             await self._keep(image, write)
 
+    @staticmethod
+    async def _copying(
+        image: Image, write: CacheWrite, call: Callable[..., object], *args: object
+    ) -> bool:
+        """``call`` on the copy; False, the copy dropped, when the cache's disk fails it
+        (full, read-only, gone): the read goes on without it. The call runs to its end
+        even when the reader hangs up meanwhile, so that an abort sees the file it made
+        and never closes one in use."""
+        try:
+            return await run_blocking_through(call, *args) is not False
+        except OSError as exc:
+            write.abort()
+            log.warning("image %s: not cached: %s", image.id, exc)
+            return False
+
     async def _keep(self, image: Image, write: CacheWrite) -> None:
         mismatch = _mismatch(image, write)
         if mismatch is not None:
             write.abort()
             log.error("image %s: not cached, %s", image.id, mismatch)
             return
-        await run_blocking_through(write.commit)
+        if not await self._copying(image, write, write.commit):
+            return
         now = time.time()
         await self.entries.write(lambda repo: repo.record(self.node, image.id, write.size, now))
         await self.prune()
@@ -124,7 +138,6 @@ class ImageCache:
         """This node's prefetcher: its queue, at once when woken (a PUT on this
         process) and every ``image_cache_prefetcher_interval`` (the node's other
         processes' PUTs), then a clean."""
-        await run_blocking(self.files.ensure)
         while True:
             try:
                 while await self.prefetch_once():
@@ -234,7 +247,7 @@ class ImageCache:
         entries = await self.entries.read(lambda repo: repo.entries(self.node))
         ids = [entry.image_id for entry in entries]
         statuses = await self.records.read(lambda repo: repo.statuses(ids))
-        on_disk = set(await run_blocking(self.files.image_ids)) - {self.files.incomplete.name}
+        on_disk = set(await run_blocking(self.files.image_ids))  # (files: not incomplete/)
         stale = [i for i in ids if statuses.get(i) not in _KEPT or i not in on_disk]
         if stale:
 

@@ -13,7 +13,7 @@ SQLAlchemy's path.
 
 from __future__ import annotations
 
-import threading
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,18 +30,12 @@ class _Compiled:
     defaults: dict[str, Any]
 
 
-# statement -> its compiled form, or None when it needs SQLAlchemy's conversions: the
-# module-level lookups and the lists kept by images/repository.py, the oldest dropped
-_COMPILED: dict[tuple[int, str], tuple[Select[Any], _Compiled | None]] = {}
-_KEPT = 64
-_LOCK = threading.Lock()
-
-
+# (the module-level lookups and the lists kept by images/repository.py: a statement and
+# its dialect are hashed by identity, and kept alive while their compiled form is)
+@functools.lru_cache(maxsize=64)
 def _compiled(statement: Select[Any], dialect: Dialect) -> _Compiled | None:
-    key = (id(statement), dialect.name)
-    found = _COMPILED.get(key)
-    if found is not None and found[0] is statement:
-        return found[1]
+    """``statement``'s SQL for the driver, or None when it needs SQLAlchemy's
+    conversions."""
     compiled = statement.compile(dialect=dialect)
     names = compiled.bind_names  # each parameter -> its name in the SQL
     columns = compiled._result_columns
@@ -55,20 +49,15 @@ def _compiled(statement: Select[Any], dialect: Dialect) -> _Compiled | None:
         )
         or any(column[3]._cached_result_processor(dialect, None) for column in columns)
     )
-    lean = None
-    if not converts:
-        values = {name: bind.value for bind, name in names.items()}
-        sql = compiled.string
-        if any(bind.expanding for bind in names):
-            # IN (a constant list): rendered once, as SQLAlchemy renders it each time
-            expanded = compiled._process_parameters_for_postcompile(values)
-            sql, values = expanded.statement, dict(expanded.parameters)
-        lean = _Compiled(sql, tuple(column[0] for column in columns), values)
-    with _LOCK:
-        while len(_COMPILED) >= _KEPT:
-            del _COMPILED[next(iter(_COMPILED))]
-        _COMPILED[key] = (statement, lean)
-    return lean
+    if converts:
+        return None
+    values = {name: bind.value for bind, name in names.items()}
+    sql = compiled.string
+    if any(bind.expanding for bind in names):
+        # IN (a constant list): rendered once, as SQLAlchemy renders it each time
+        expanded = compiled._process_parameters_for_postcompile(values)
+        sql, values = expanded.statement, dict(expanded.parameters)
+    return _Compiled(sql, tuple(column[0] for column in columns), values)
 
 
 def first(

@@ -3,6 +3,7 @@ the data at a location."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 
 from glimpse.config import (
@@ -107,16 +108,9 @@ def build_store(name: str, settings: StoreSettings, guard: WebGuard | None = Non
         return S3Store(name, settings)
     if isinstance(settings, SwiftStoreSettings):
         keystone = None
-        if settings.auth_version != "1":
-            keystone = KeystoneScope(
-                user_domain_id=settings.user_domain_id,
-                user_domain_name=settings.user_domain_name,
-                project_domain_id=settings.project_domain_id,
-                project_domain_name=settings.project_domain_name,
-                region=settings.region,
-                endpoint_type=settings.endpoint_type,
-                service_type=settings.service_type,
-            )
+        if settings.auth_version != "1":  # the section's options of the same names
+            scope = {field.name for field in dataclasses.fields(KeystoneScope)}
+            keystone = KeystoneScope(**settings.model_dump(include=scope))
         account = SwiftAccount(
             settings.auth_address,
             settings.user,

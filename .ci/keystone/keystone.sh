@@ -128,13 +128,18 @@ cmd_up() {
             --config-file "$run/etc/keystone.conf" "$@" 2>>"$run/keystone-manage.log"
     }
     log "db_sync and key repositories"
-    # independent steps, ~2 s of imports each: run them side by side
+    # ~2 s of imports each: the database and the key repositories side by side.
+    # fernet_setup also makes the receipt repository (when it is another
+    # directory), so receipt_setup must not run beside it: two writers of
+    # fernet-receipt-keys/0.tmp fail one another.
     local pids=() pid
     manage db_sync & pids+=($!)
-    for repo in fernet receipt credential; do
-        manage "${repo}_setup" --keystone-user "$(id -un)" --keystone-group "$(id -gn)" &
-        pids+=($!)
-    done
+    (
+        for repo in fernet receipt; do
+            manage "${repo}_setup" --keystone-user "$(id -un)" --keystone-group "$(id -gn)" || exit
+        done
+    ) & pids+=($!)
+    manage credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" & pids+=($!)
     for pid in "${pids[@]}"; do
         if ! wait "$pid"; then
             tail -n 40 "$run/keystone-manage.log" "$run/keystone.log" >&2 || true

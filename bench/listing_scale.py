@@ -182,7 +182,8 @@ def seed(url: str, size: int, seed_value: int = 12) -> Catalogue:
                         else "pending"
                     )
                     members.write(
-                        f"{image_id}\t{member}\t{status}\t{_field(created)}\t{_field(created)}\n"
+                        f"{image_id}\t{member}\t{status}\t{_field(created)}\t{_field(created)}"
+                        f"\t{_field(created)}\n"
                     )
             if n == size // 2:
                 name_of_one = str(row["name"] or "")
@@ -193,7 +194,7 @@ def seed(url: str, size: int, seed_value: int = 12) -> Catalogue:
                 _copy(
                     cur,
                     "image_members",
-                    "image_id, member, status, created_at, updated_at",
+                    "image_id, member, status, created_at, updated_at, image_created_at",
                     members,
                 )
         conn.commit()

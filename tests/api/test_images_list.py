@@ -285,6 +285,46 @@ async def test_tag_pages_in_creation_order(
     ]
 
 
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+async def test_shared_pages_in_creation_order(
+    client: httpx.AsyncClient, records: Records, direction: str
+) -> None:
+    """A member's shared images in creation order are walked from its memberships (they
+    carry the image's created_at): ties, markers, each membership status, and the
+    memberships that grant nothing (of a private, hidden, deleted or own image) give
+    every image the list shows once, in order."""
+    shared: dict[str, list[Image]] = {"accepted": [], "pending": []}
+    for n in range(22):
+        created = T0 + timedelta(seconds=n % 4)
+        image = records.add_image(
+            owner=f"o{n % 3}", visibility="shared", created_at=created, updated_at=created
+        )
+        status = "pending" if n % 5 == 0 else "accepted"
+        records.add_member(image.id, "p1", status)
+        records.add_member(image.id, "p2", "accepted")
+        shared[status].append(image)
+    own = records.add_image(owner="p1", visibility="shared", created_at=T0, updated_at=T0)
+    records.add_member(own.id, "p1")
+    for grants_nothing in (
+        records.add_image(owner="o1", visibility="private", created_at=T0),
+        records.add_image(owner="o1", visibility="shared", os_hidden=True, created_at=T0),
+        records.add_image(owner="o2", visibility="shared", created_at=T0),
+    ):
+        records.add_member(grants_nothing.id, "p1")
+    records.update_image(grants_nothing.id, deleted=True, deleted_at=T0)
+    sort = [("created_at", direction), ("id", direction)]
+    headers = {"X-Project-Id": "p1"}
+    base = f"sort_key=created_at&sort_dir={direction}"
+    for query, expected in [
+        (f"visibility=shared&{base}", [own, *shared["accepted"]]),
+        (f"visibility=shared&member_status=pending&{base}", [own, *shared["pending"]]),
+        (base, [own, *shared["accepted"]]),
+    ]:
+        ordered = expected_order(expected, sort)
+        assert await walk_pages(client, f"limit=1000&{query}", headers) == ordered, query
+        assert await walk_pages(client, f"limit=4&{query}", headers) == ordered, query
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -41,7 +41,8 @@ def test_no_sequential_scan_of_images(
     assert not any("Seq Scan on images" in line for line in plan), "\n".join(plan)
 
 
-# shape -> the indexes of 0160_listing_more_indexes (and 0200_tag_sort_keys) its plan reads
+# shape -> the indexes of 0160_listing_more_indexes (0200_tag_sort_keys,
+# 0230_member_sort_keys) its plan reads
 INTENDED = {
     "project sort=status:asc,name:desc": ["ix_images_live_status_name_desc"],
     "project tag=tag-7": [
@@ -49,10 +50,10 @@ INTENDED = {
         "ix_image_tags_value_visibility_created",
     ],
     "member visibility=shared": [
-        "ix_image_members_member_status_image",
+        "ix_image_members_member_status_created",
         "ix_images_live_owner_visibility_created",
     ],
-    "member member_status=all": ["ix_image_members_member_status_image"],
+    "member member_status=all": ["ix_image_members_member_status_created"],
 }
 
 

@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, select, text
 
-from glimpse.clock import utcnow
 from glimpse.db.engine import Database, UnitsOfWork
 from glimpse.db.tables import image_members, image_properties, image_tags
 from glimpse.db.tables import images as images_table
+from glimpse.images.member_repository import MemberRepository
 from glimpse.images.repository import ImageRepository
 from glimpse.images.status import Move
 from glimpse.model.context import Viewer
-from glimpse.model.images import Image, Location, Status
+from glimpse.model.images import Image, Location, Member, Status
 from glimpse.model.listing import ImageQuery
 from tests.support.units import count_rows, new_image
 
@@ -46,12 +46,7 @@ async def get(images: UnitsOfWork[ImageRepository], image_id: str) -> Image | No
 
 
 def add_member(conn: Connection, image_id: str, project: str) -> None:
-    now = utcnow()
-    conn.execute(
-        insert(image_members).values(
-            image_id=image_id, member=project, status="accepted", created_at=now, updated_at=now
-        )
-    )
+    MemberRepository(conn).add_member(Member(image_id, project, "accepted"))
 
 
 # ---------------------------------------------------------------- add and get

@@ -8,15 +8,13 @@ import dataclasses
 import itertools
 
 import pytest
-from sqlalchemy import insert
 
-from glimpse.clock import utcnow
 from glimpse.db.engine import Database, UnitsOfWork
-from glimpse.db.tables import image_members
+from glimpse.images.member_repository import MemberRepository
 from glimpse.images.repository import ImageRepository
 from glimpse.images.visibility import can_see
 from glimpse.model.context import Viewer
-from glimpse.model.images import Image
+from glimpse.model.images import Image, Member
 from glimpse.model.listing import ImageQuery
 from tests.support.units import new_image
 
@@ -133,14 +131,9 @@ async def catalogue(db: Database) -> list[Image]:
     def add(repo: ImageRepository) -> None:
         for image in made:
             repo.add_image(image)
-        now = utcnow()
+        members = MemberRepository(repo.conn)
         for name, project, status in memberships:
-            repo.conn.execute(
-                insert(image_members).values(
-                    image_id=by_name[name].id, member=project, status=status,
-                    created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+            members.add_member(Member(by_name[name].id, project, status))
 
     await UnitsOfWork(db, ImageRepository).write(add)
     return made

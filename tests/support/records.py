@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, insert, update
 
 from glimpse.clock import utcnow
 from glimpse.db.tables import image_members, image_properties, image_tags, images
-from glimpse.model.images import Image
+from glimpse.images.member_repository import MemberRepository
+from glimpse.model.images import Image, Member
 
 V21 = "application/openstack-images-v2.1-json-patch"
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -153,14 +154,8 @@ class Records:
         return image
 
     def add_member(self, image_id: str, project: str, status: str = "accepted") -> None:
-        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(image_members).values(
-                    image_id=image_id, member=project, status=status, created_at=now,
-                    updated_at=now,
-                )
-            )  # fmt: skip
+            MemberRepository(conn).add_member(Member(image_id, project, status))
 
     def set_member_status(self, image_id: str, project: str, status: str) -> None:
         with self.engine.begin() as conn:

@@ -84,6 +84,9 @@ image_members = Table(
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # its image's created_at (never changes): the images shared with a project in
+    # creation order, from an index (0230_member_sort_keys)
+    Column("image_created_at", DateTime, nullable=False),
     UniqueConstraint("image_id", "member", name="uq_image_members_image_member"),
     Index("ix_image_members_member", "member"),
 )

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BooleanClauseList
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from glimpse.db.tables import image_properties, image_tags, images
+from glimpse.db.tables import image_members, image_properties, image_tags, images
 from glimpse.images import visibility
 from glimpse.images.status import UNLISTED
 from glimpse.model.context import Viewer
@@ -29,6 +29,8 @@ from glimpse.model.listing import ImageQuery
 
 # the tag a page is walked from (any further tags are EXISTS on image_tags)
 TAGGED = image_tags.alias("tagged")
+# the caller's memberships the shared part of a page in creation order is walked from
+WALKED = image_members.alias("walked")
 
 
 def statement(
@@ -66,11 +68,6 @@ def statement(
     # a page in creation order with a tag is walked from the tag's index (its rows carry
     # their image's created_at): the images carrying it are not all read and sorted
     by_tag = _in_creation_order(query) and bool(query.tags)
-    keys = _keys(query)
-    source: Any = images.c
-    if by_tag:
-        source = {"id": TAGGED.c.image_id, "created_at": TAGGED.c.created_at}
-        keys = [source[key.name].label(key.name) for key in keys]
     for n, tag in enumerate(query.tags):
         if by_tag and n == 0:
             conditions.append(TAGGED.c.value == tag)
@@ -86,32 +83,24 @@ def statement(
                 image_properties.c.value == value,
             )
         )
-    if marker is not None:
-        conditions.append(_after_marker(query.sort, marker, source))
 
     if viewer.is_admin:
-        parts = [visibility.listable(query, viewer)]
+        parts = [visibility.Part(visibility.listable(query, viewer))]
     else:
-        parts = visibility.listable_parts(query, viewer)
+        # without a tag, the shared part in creation order is walked from the caller's
+        # memberships (they carry their image's created_at), not from every shared image
+        walk_members = _in_creation_order(query) and not by_tag
+        parts = visibility.listable_parts(query, viewer, WALKED if walk_members else None)
     # a page's ids and sort keys first, then its rows: a part whose index holds every
     # column it filters on finds them without reading one row of images it then drops
-    if by_tag:
-        # each part's visibility and owner also on the tag rows' copies: its index then
-        # holds the part's rows in order (the image's own columns still decide)
-        parts = [and_(part, _on_tag_copies(part)) for part in parts]
-    pages = [
-        select(*keys).where(*conditions, part).order_by(*_order(query, source)).limit(query.limit)
-        for part in parts
-    ]
-    if by_tag:
-        pages = [page.join_from(TAGGED, images, images.c.id == TAGGED.c.image_id) for page in pages]
+    pages = [_part_page(query, conditions, part, marker, by_tag) for part in parts]
     if len(pages) == 1:
         page = pages[0].subquery("page")
     else:
         # each part's first page from its own index, then the best of them
         merged = union_all(*(select(page.subquery()) for page in pages)).subquery("merged")
         page = (
-            select(*(merged.c[key.name] for key in keys))
+            select(*(merged.c[key.name] for key in _keys(query)))
             .order_by(*_order(query, merged.c))
             .limit(query.limit)
             .subquery("page")
@@ -121,6 +110,59 @@ def statement(
         .join_from(images, page, images.c.id == page.c.id)
         .order_by(*_order(query, page.c))
     )
+
+
+def _part_page(
+    query: ImageQuery,
+    conditions: list[ColumnElement[bool]],
+    part: visibility.Part,
+    marker: Image | None,
+    by_tag: bool,
+) -> Select[Any]:
+    """The ids and sort keys of ``part``'s first page, read from the tag or membership
+    rows it is walked from when it is (their copies of the image's id and created_at)."""
+    if part.membership is not None:
+        return _membership_page(query, conditions, part, marker)
+    where, source = part.where, images.c
+    if by_tag:
+        # the part's visibility and owner also on the tag rows' copies: its index then
+        # holds the part's rows in order (the image's own columns still decide)
+        where = and_(where, _on_tag_copies(where))
+        source = {"id": TAGGED.c.image_id, "created_at": TAGGED.c.created_at}
+    page = _first_page(query, source, marker).where(*conditions, where)
+    if by_tag:
+        page = page.join_from(TAGGED, images, images.c.id == TAGGED.c.image_id)
+    return page
+
+
+def _membership_page(
+    query: ImageQuery,
+    conditions: list[ColumnElement[bool]],
+    part: visibility.Part,
+    marker: Image | None,
+) -> Select[Any]:
+    """The caller's memberships in the page's order, each kept if its image passes.
+
+    The image is tested by a subquery per membership, not joined: PostgreSQL cannot
+    know that a member's memberships are nearly all of shared images, would expect a
+    join to give fewer rows than a page, and would then read every shared image to
+    hash them (74,000 at a million images) instead of stopping after a page.
+    """
+    assert part.membership is not None
+    source = {"id": WALKED.c.image_id, "created_at": WALKED.c.image_created_at}
+    passes = (
+        select(images.c.id)
+        .where(images.c.id == WALKED.c.image_id, *conditions, part.where)
+        .scalar_subquery()
+    )
+    return _first_page(query, source, marker).where(part.membership, passes.is_not(None))
+
+
+def _first_page(query: ImageQuery, source: Any, marker: Image | None) -> Select[Any]:
+    """The ids and sort keys from ``source``, after ``marker``, in order, one page."""
+    keys = [source[key.name].label(key.name) for key in _keys(query)]
+    after = [] if marker is None else [_after_marker(query.sort, marker, source)]
+    return select(*keys).where(*after).order_by(*_order(query, source)).limit(query.limit)
 
 
 def _on_tag_copies(part: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from glimpse.db.tables import image_members
+from glimpse.db.tables import image_members, images
 from glimpse.images.repository import ImageRepository
 from glimpse.model.images import Member
 
@@ -57,6 +57,9 @@ class MemberRepository:
                 status=member.status,
                 created_at=member.created_at,
                 updated_at=member.updated_at,
+                image_created_at=select(images.c.created_at)
+                .where(images.c.id == member.image_id)
+                .scalar_subquery(),
             )
         )
 

@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, FromClause, and_, exists, false, or_, true
 
 from glimpse.db.tables import image_members, images
 from glimpse.model.context import RequestContext, Viewer
@@ -57,19 +57,29 @@ def listable(query: ImageQuery, viewer: Viewer) -> ColumnElement[bool]:
     return and_(allowed, vis == query.visibility)
 
 
-def listable_parts(query: ImageQuery, viewer: Viewer) -> list[ColumnElement[bool]]:
+class Part(NamedTuple):
+    where: ColumnElement[bool]
+    # the caller's rows of the ``members`` given, when the part is walked from them
+    membership: ColumnElement[bool] | None = None
+
+
+def listable_parts(
+    query: ImageQuery, viewer: Viewer, members: FromClause | None = None
+) -> list[Part]:
     """:func:`listable` for a non-admin caller as disjoint parts whose union it is: the
     caller's own images, then others' public, community and shared-with-the-caller
     ones. Each part pins ``owner`` or ``visibility`` to one value, so an index on that
     column and a sort key gives its rows in order (an OR of them would read the whole
-    ordered index)."""
+    ordered index). Given ``members`` (image_members, walked by the caller and matched
+    to the image), the shared part of one ``member_status`` names the caller's rows of
+    it instead of testing a membership, so that their index gives it in order too."""
     vis = images.c.visibility
     project = viewer.project
     narrowed = query.visibility not in (None, "all")
-    parts: list[ColumnElement[bool]] = []
+    parts: list[Part] = []
     if project is not None:
         own = images.c.owner == project
-        parts.append(and_(own, vis == query.visibility) if narrowed else own)
+        parts.append(Part(and_(own, vis == query.visibility) if narrowed else own))
         others: ColumnElement[bool] = or_(images.c.owner != project, images.c.owner.is_(None))
     else:
         others = true()
@@ -78,13 +88,16 @@ def listable_parts(query: ImageQuery, viewer: Viewer) -> list[ColumnElement[bool
             narrowed and query.visibility != kind
         ):
             continue
-        if kind == "shared":
-            if project is None:
-                continue
-            parts.append(and_(vis == kind, others, _member_of(query, project)))
+        if kind != "shared":
+            parts.append(Part(and_(vis == kind, others)))
+        elif project is None:
+            continue
+        elif members is not None and query.member_status != "all":
+            rows = and_(members.c.member == project, members.c.status == query.member_status)
+            parts.append(Part(and_(vis == kind, others), membership=rows))
         else:
-            parts.append(and_(vis == kind, others))
-    return parts or [false()]
+            parts.append(Part(and_(vis == kind, others, _member_of(query, project))))
+    return parts or [Part(false())]
 
 
 def _member_of(query: ImageQuery, project: str) -> ColumnElement[bool]:

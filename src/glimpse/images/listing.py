@@ -122,7 +122,7 @@ def _part_page(
     """The ids and sort keys of ``part``'s first page, read from the tag or membership
     rows it is walked from when it is (their copies of the image's id and created_at)."""
     if part.membership is not None:
-        return _membership_page(query, conditions, part, marker)
+        return _membership_page(query, [*conditions, part.where], part.membership, marker)
     where = part.where
     source: Any = images.c
     if by_tag:
@@ -139,24 +139,22 @@ def _part_page(
 def _membership_page(
     query: ImageQuery,
     conditions: list[ColumnElement[bool]],
-    part: visibility.Part,
+    membership: ColumnElement[bool],
     marker: Image | None,
 ) -> Select[Any]:
-    """The caller's memberships in the page's order, each kept if its image passes.
+    """The caller's memberships in the page's order, each kept if its image passes
+    ``conditions``.
 
     The image is tested by a subquery per membership, not joined: PostgreSQL cannot
     know that a member's memberships are nearly all of shared images, would expect a
     join to give fewer rows than a page, and would then read every shared image to
     hash them (74,000 at a million images) instead of stopping after a page.
     """
-    assert part.membership is not None
     source = {"id": WALKED.c.image_id, "created_at": WALKED.c.image_created_at}
     passes = (
-        select(images.c.id)
-        .where(images.c.id == WALKED.c.image_id, *conditions, part.where)
-        .scalar_subquery()
+        select(images.c.id).where(images.c.id == WALKED.c.image_id, *conditions).scalar_subquery()
     )
-    return _first_page(query, source, marker).where(part.membership, passes.is_not(None))
+    return _first_page(query, source, marker).where(membership, passes.is_not(None))
 
 
 def _first_page(query: ImageQuery, source: Any, marker: Image | None) -> Select[Any]:

@@ -5,14 +5,19 @@ chunks their store reads ahead. With hundreds at once those would be hundreds of
 So they are paid for from one budget (``transfer_memory_budget``): each transfer's share
 gets smaller as more run, and a transfer that finds the budget spent waits for room
 (backpressure: its client's bytes move more slowly) instead of growing the process. A
-transfer alone may always run, so none waits forever. When the last transfer ends,
-freed heap goes back to the system: memory returns to its baseline after a burst.
+transfer alone may always run, so none waits forever. A transfer that holds part of the
+budget and asks for more (an S3 upload holds its parts, then takes its blocks; an import
+reads staged data into a store) is never made to wait for it: it would wait on itself,
+or on transfers that wait on it. What it takes on top counts against the budget, so new
+transfers wait instead. When the last transfer ends, freed heap goes back to the
+system: memory returns to its baseline after a burst.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import mmap
@@ -21,6 +26,22 @@ from collections.abc import AsyncIterator
 
 # below this a block costs more in per-block work (thread hand-offs) than it saves
 MIN_BLOCK = 256 << 10
+
+
+class _Holding:
+    """What a transfer and the transfers it leads to (in its task and the tasks it
+    starts) hold of the budget; one object, so that what ends the holding ends it for
+    every task that shares it."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self) -> None:
+        self.nbytes = 0
+
+
+_HOLDING: contextvars.ContextVar[_Holding | None] = contextvars.ContextVar(
+    "transfer_budget_holding", default=None
+)
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -66,10 +87,10 @@ class TransferBudget:
         size = min(preferred, max(minimum, share))
         return max(mmap.PAGESIZE, size - size % mmap.PAGESIZE)
 
-    async def _take(self, nbytes: int) -> None:
+    async def _take(self, nbytes: int, *, wait: bool) -> None:
         while True:
             with self._lock:
-                if self.used == 0 or self.used + nbytes <= self.total:
+                if not wait or self.used == 0 or self.used + nbytes <= self.total:
                     self.used += nbytes
                     return
                 waiter = asyncio.get_running_loop().create_future()
@@ -98,15 +119,25 @@ class TransferBudget:
             size = self.share(preferred, parts, minimum)
             self.active += 1
         cost = parts * size
+        holding = _HOLDING.get()
+        nested = holding is not None and holding.nbytes > 0
         try:
-            await self._take(cost)
+            await self._take(cost, wait=not nested)
         except BaseException:
             with self._lock:
                 self.active -= 1
             raise
+        if holding is None or not nested:
+            holding = _Holding()
+            token = _HOLDING.set(holding)
+        holding.nbytes += cost
         try:
             yield size
         finally:
+            holding.nbytes -= cost
+            if not nested:
+                with contextlib.suppress(ValueError):  # ended from another task's context
+                    _HOLDING.reset(token)
             self._give_back(cost)
             with self._lock:
                 self.active -= 1

@@ -3,16 +3,19 @@ store can get wrong (its layout, locations without secrets, multipart, buckets).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from glimpse.config import S3StoreSettings
 from glimpse.errors import DataMissing, StorageFull, StoreUnavailable
+from glimpse.image_data.ingest import ingest
 from glimpse.memory import BUDGET
 from glimpse.stores.s3 import S3Store
 from tests.stores.contract import StoreContract
@@ -188,3 +191,29 @@ async def test_a_quota_refusal_is_storage_full(bucket: str, quota_user: tuple[st
     with pytest.raises(StorageFull, match="QuotaExceeded"):
         await put(store, os.urandom(6 * MiB))
     assert await listed(store) == set()
+
+
+async def test_an_upload_holding_its_parts_gets_its_blocks(store: S3Store) -> None:
+    """The writer's parts fill a small budget; the upload's blocks, taken after them,
+    must not wait for room (they would wait forever: on the upload itself)."""
+    total, BUDGET.total = BUDGET.total, 2 * 5 * MiB  # two of the smallest parts
+    try:
+        data = os.urandom(20 * MiB + 3)
+        writer = await store.writer(str(uuid.uuid4()), None)
+        assert BUDGET.used >= BUDGET.total  # the parts alone take all of it
+
+        async def body() -> AsyncIterator[bytes]:
+            for start in range(0, len(data), MiB):
+                yield data[start : start + MiB]
+
+        found = await asyncio.wait_for(
+            ingest(body(), writer, limit=len(data), hash_algo="sha512", format_check=None,
+                   block_size=8 * MiB),
+            60,
+        )  # fmt: skip
+        location = await writer.commit()
+    finally:
+        BUDGET.total = total
+    assert found.size == len(data) and found.checksum == hashlib.md5(data).hexdigest()
+    assert await get(store, location) == data
+    assert BUDGET.used == 0

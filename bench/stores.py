@@ -37,12 +37,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.client import ImageClient, loop_factory
-from bench.measure import PeakRss
+from bench.measure import PeakRss, client_cpu_seconds
 from bench.pattern import start_offset
 from bench.servers import ROOT, GlanceServer, GlimpseServer, Server
 
 MiB = 1 << 20
+GiB = 1 << 30
 STORES = ("file", "rbd", "s3", "swift")
 RESULTS = ROOT / "bench" / "results"
 
@@ -113,8 +116,17 @@ def glance_conf(store: str, work: Path) -> str:
     )
 
 
+def _machine_cpu() -> float:
+    """CPU seconds every process of the machine has spent (the store's servers too)."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq)
+
+
 class Phase:
-    """Bytes over wall time of some transfers, and the server's peak RSS meanwhile."""
+    """Bytes over wall time of some transfers, the server's peak RSS meanwhile, and the
+    CPU they cost per GiB: the server's own, this client's, and the whole machine's (the
+    store's servers too) with how many of its cores were busy. Where the store's servers
+    share the machine, the machine's cores cap what any image service can do."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -122,13 +134,20 @@ class Phase:
     def run(
         self, size: int, work: Callable[[], Coroutine[Any, Any, list[bool]]]
     ) -> dict[str, float]:
-        with PeakRss(self.server.tree()) as peak:
+        tree = self.server.tree()
+        with PeakRss(tree) as peak:
+            server0, machine0, client0 = tree.cpu_seconds(), _machine_cpu(), client_cpu_seconds()
             started = time.perf_counter()
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 oks = runner.run(work())
             wall = time.perf_counter() - started
+            server, machine = tree.cpu_seconds() - server0, _machine_cpu() - machine0
+            client = client_cpu_seconds() - client0
+        gib = size * len(oks) / GiB
         return {"mb_s": size * len(oks) / wall / 1e6, "peak_rss_mib": peak.peak / MiB,
-                "failed": len(oks) - sum(oks)}  # fmt: skip
+                "server_cpu_s_gib": server / gib, "client_cpu_s_gib": client / gib,
+                "machine_cpu_s_gib": machine / gib,
+                "busy_cores": machine / wall, "failed": len(oks) - sum(oks)}  # fmt: skip
 
 
 async def _create(client: ImageClient, count: int) -> list[str]:
@@ -221,6 +240,10 @@ def table(runs: list[dict[str, Any]]) -> str:
                ("1x_upload", "peak_rss_mib", "peak RSS MiB, 1 upload"),
                ("8x_upload", "peak_rss_mib", "peak RSS MiB, 8 uploads"),
                ("8x_download", "peak_rss_mib", "peak RSS MiB, 8 downloads"),
+               ("1x_upload", "server_cpu_s_gib", "server CPU-s/GiB, 1 upload"),
+               ("1x_upload", "client_cpu_s_gib", "client CPU-s/GiB, 1 upload"),
+               ("1x_upload", "machine_cpu_s_gib", "machine CPU-s/GiB, 1 upload"),
+               ("1x_upload", "busy_cores", "machine's busy cores, 1 upload"),
                ("big_upload", "mb_s", "4 GiB chunked upload MB/s"),
                ("big_upload", "peak_rss_mib", "peak RSS MiB, 4 GiB chunked upload")]  # fmt: skip
     for store in STORES:
@@ -231,13 +254,14 @@ def table(runs: list[dict[str, Any]]) -> str:
             if not got["glance"] and not got["glimpse"]:
                 continue
             ratio = ""
-            if got["glance"] and got["glimpse"]:
+            if got["glance"] and got["glimpse"] and key != "busy_cores":
                 a, b = (
                     sum(got["glance"]) / len(got["glance"]),
                     sum(got["glimpse"]) / len(got["glimpse"]),
                 )
                 ratio = f"{(b / a if key == 'mb_s' else a / b):.2f}x"
-            cells = [span(got[n], ".0f") if got[n] else "-" for n in ("glance", "glimpse")]
+            fmt = ".0f" if key in ("mb_s", "peak_rss_mib") else ".2f"
+            cells = [span(got[n], fmt) if got[n] else "-" for n in ("glance", "glimpse")]
             rows.append(f"| {store} | {label} | {cells[0]} | {cells[1]} | {ratio} |")
     return "\n".join(rows)
 

@@ -193,6 +193,9 @@ class RbdStore:
                 # librbd's cache would hold up to 32 MiB per open image for whole-block
                 # sequential writes and reads that never come back to it
                 "rbd_cache": "false",
+                # librbd would copy each write (in case the caller changed the buffer in
+                # flight); the bindings keep our bytes, which never change, until it ends
+                "rbd_disable_zero_copy_writes": "false",
             },
         )
 

@@ -143,14 +143,16 @@ class ImageClient:
         curl = shutil.which("curl")
         if curl is None:
             raise RuntimeError("timed downloads need curl on PATH")
-        headers = [f"{name}: {value}" for name, value in self.session.headers.items()]
+        # the headers (a token, with an identity) go on curl's stdin, not its command
+        # line, which every user of the machine can read
+        headers = "".join(f"{name}: {value}\n" for name, value in self.session.headers.items())
         proc = await asyncio.create_subprocess_exec(
-            curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-            *(arg for header in headers for arg in ("-H", header)),
+            curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-H", "@-",
             f"{self.base_url}/v2/images/{image_id}/file",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        out, err = await proc.communicate()
+        out, err = await proc.communicate(headers.encode())
         if proc.returncode != 0:
             return self.fail("download", f"curl exit {proc.returncode}", err.decode())
         status, got = out.decode().split()

@@ -37,15 +37,12 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.client import ImageClient, loop_factory
-from bench.measure import PeakRss, client_cpu_seconds
+from bench.measure import PeakRss, Timer
 from bench.pattern import start_offset
+from bench.plan import GiB, MiB
 from bench.servers import ROOT, GlanceServer, GlimpseServer, Server
 
-MiB = 1 << 20
-GiB = 1 << 30
 STORES = ("file", "rbd", "s3", "swift")
 RESULTS = ROOT / "bench" / "results"
 
@@ -116,12 +113,6 @@ def glance_conf(store: str, work: Path) -> str:
     )
 
 
-def _machine_cpu() -> float:
-    """CPU seconds every process of the machine has spent (the store's servers too)."""
-    t = psutil.cpu_times()
-    return float(t.user + t.nice + t.system + t.irq + t.softirq)
-
-
 class Phase:
     """Bytes over wall time of some transfers, the server's peak RSS meanwhile, and the
     CPU they cost per GiB: the server's own, this client's, and the whole machine's (the
@@ -135,19 +126,19 @@ class Phase:
         self, size: int, work: Callable[[], Coroutine[Any, Any, list[bool]]]
     ) -> dict[str, float]:
         tree = self.server.tree()
-        with PeakRss(tree) as peak:
-            server0, machine0, client0 = tree.cpu_seconds(), _machine_cpu(), client_cpu_seconds()
-            started = time.perf_counter()
-            with asyncio.Runner(loop_factory=loop_factory()) as runner:
-                oks = runner.run(work())
-            wall = time.perf_counter() - started
-            server, machine = tree.cpu_seconds() - server0, _machine_cpu() - machine0
-            client = client_cpu_seconds() - client0
-        gib = size * len(oks) / GiB
-        return {"mb_s": size * len(oks) / wall / 1e6, "peak_rss_mib": peak.peak / MiB,
-                "server_cpu_s_gib": server / gib, "client_cpu_s_gib": client / gib,
-                "machine_cpu_s_gib": machine / gib,
-                "busy_cores": machine / wall, "failed": len(oks) - sum(oks)}  # fmt: skip
+        with (
+            PeakRss(tree) as peak,
+            Timer(tree) as span,
+            asyncio.Runner(loop_factory=loop_factory()) as runner,
+        ):
+            oks = runner.run(work())
+        moved = size * len(oks)
+        return {"mb_s": moved / span.wall / 1e6, "peak_rss_mib": peak.peak / MiB,
+                "server_cpu_s_gib": span.server_cpu / moved * GiB,
+                "client_cpu_s_gib": span.client_cpu / moved * GiB,
+                "machine_cpu_s_gib": span.machine_cpu / moved * GiB,
+                "busy_cores": span.machine_cpu / span.wall,
+                "failed": len(oks) - sum(oks)}  # fmt: skip
 
 
 async def _create(client: ImageClient, count: int) -> list[str]:

@@ -119,15 +119,19 @@ class TransferBudget:
             size = self.share(preferred, parts, minimum)
             self.active += 1
         cost = parts * size
+        # the holding this transfer joins, if its task (or the one that started it)
+        # holds budget now; else it starts one
         holding = _HOLDING.get()
-        nested = holding is not None and holding.nbytes > 0
+        if holding is not None and holding.nbytes == 0:
+            holding = None
         try:
-            await self._take(cost, wait=not nested)
+            await self._take(cost, wait=holding is None)
         except BaseException:
             with self._lock:
                 self.active -= 1
             raise
-        if holding is None or not nested:
+        token = None
+        if holding is None:
             holding = _Holding()
             token = _HOLDING.set(holding)
         holding.nbytes += cost
@@ -135,7 +139,7 @@ class TransferBudget:
             yield size
         finally:
             holding.nbytes -= cost
-            if not nested:
+            if token is not None:
                 with contextlib.suppress(ValueError):  # ended from another task's context
                     _HOLDING.reset(token)
             self._give_back(cost)

@@ -64,10 +64,16 @@ async def test_a_transfer_holding_budget_is_not_made_to_wait_for_more() -> None:
     async with budget.transfer(8 * MiB, minimum=8 * MiB):
         assert budget.used == 16 * MiB  # the whole budget
         go.set()
+
+        async def blocks() -> int:
+            async with budget.transfer(8 * MiB):
+                await asyncio.sleep(0.05)
+                return budget.used
+
         # in a task it starts (as asyncio.wait_for does) as much as in its own
-        blocks = await asyncio.wait_for(_one_transfer(budget, hold=0.05), 5)
+        used = await asyncio.wait_for(blocks(), 5)
         assert budget.used == 16 * MiB
-        assert blocks > 0 and not newcomer.done()  # a transfer of its own waits for room
+        assert used > 16 * MiB and not newcomer.done()  # over the budget; a newcomer waits
     await asyncio.wait_for(newcomer, 5)
     assert budget.used == 0 and budget.active == 0
 
@@ -75,15 +81,21 @@ async def test_a_transfer_holding_budget_is_not_made_to_wait_for_more() -> None:
 async def test_a_task_started_in_a_transfer_waits_once_that_transfer_ends() -> None:
     budget = TransferBudget(16 * MiB)
     go, late = asyncio.Event(), asyncio.Event()
+
+    async def inheritor() -> bool:
+        await go.wait()
+        async with budget.transfer(8 * MiB):
+            return late.is_set()  # room came only once the other transfer ended
+
     async with budget.transfer(8 * MiB, minimum=8 * MiB):
-        started = asyncio.create_task(_one_transfer(budget, after=go))
+        started = asyncio.create_task(inheritor())
     async with budget.transfer(8 * MiB, minimum=8 * MiB):  # another, in the first's place
         go.set()
         await asyncio.sleep(0.05)
         assert not started.done()  # what it inherited ended: it waits like any other
         late.set()
-    await asyncio.wait_for(started, 5)
-    assert late.is_set() and budget.used == 0 and budget.active == 0
+    assert await asyncio.wait_for(started, 5)
+    assert budget.used == 0 and budget.active == 0
 
 
 async def test_transfers_that_each_take_twice_all_finish() -> None:
@@ -107,11 +119,7 @@ async def test_transfers_that_each_take_twice_all_finish() -> None:
     assert budget.used == 0 and budget.active == 0
 
 
-async def _one_transfer(
-    budget: TransferBudget, after: asyncio.Event | None = None, hold: float = 0.0
-) -> int:
-    if after is not None:
-        await after.wait()
-    async with budget.transfer(8 * MiB) as size:
-        await asyncio.sleep(hold)
-        return size
+async def _one_transfer(budget: TransferBudget, after: asyncio.Event) -> None:
+    await after.wait()
+    async with budget.transfer(8 * MiB):
+        pass

@@ -206,11 +206,15 @@ async def test_an_upload_holding_its_parts_gets_its_blocks(store: S3Store) -> No
             for start in range(0, len(data), MiB):
                 yield data[start : start + MiB]
 
-        found = await asyncio.wait_for(
-            ingest(body(), writer, limit=len(data), hash_algo="sha512", format_check=None,
-                   block_size=8 * MiB),
-            60,
-        )  # fmt: skip
+        try:
+            found = await asyncio.wait_for(
+                ingest(body(), writer, limit=len(data), hash_algo="sha512", format_check=None,
+                       block_size=8 * MiB),
+                60,
+            )  # fmt: skip
+        except BaseException:
+            await writer.abort()  # its parts back to the budget, its multipart gone
+            raise
         location = await writer.commit()
     finally:
         BUDGET.total = total
